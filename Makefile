@@ -1,0 +1,65 @@
+# MnemoLite: everything a person runs. `make run` and `make api-test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
+
+help:
+	@echo "make run          install, start the embedded PostgreSQL, migrate, serve on 127.0.0.1:8001"
+	@echo "make api-test     install and run the whole test suite"
+	@echo "make test-fast    the suite without the real-model tests"
+	@echo "make lint         ruff check + ruff format --check + mypy"
+	@echo "make format       ruff format + ruff check --fix"
+	@echo "make migrate-up   alembic upgrade head      make migrate-down  alembic downgrade -1"
+	@echo "make migrate-rev m=\"message\"  new hand-written revision"
+	@echo "make bench        scripts/bench_search.py (see docs/benchmarks.md)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first and pinned: any other version pulls several GB of CUDA packages.
+$(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m scripts.serve
+
+api-test: $(STAMP)
+	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not real_model"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+migrate-up: $(STAMP)
+	$(BIN)/alembic upgrade head
+
+migrate-down: $(STAMP)
+	$(BIN)/alembic downgrade -1
+
+migrate-rev: $(STAMP)
+	@test -n "$(m)" || (echo 'usage: make migrate-rev m="what changes"'; exit 2)
+	$(BIN)/alembic revision -m "$(m)"
+
+bench: $(STAMP)
+	$(BIN)/python -m scripts.bench_search
+
+clean-data:
+	rm -rf .data

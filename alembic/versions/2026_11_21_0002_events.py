@@ -1,0 +1,56 @@
+"""Extensions and the events table with its vector, metadata and time indexes.
+
+The vector dimension and the HNSW build parameters come from the settings
+(EMBEDDING_DIMENSION, HNSW_M, HNSW_EF_CONSTRUCTION), read when the migration runs.
+
+Revision ID: 0002_events
+Revises: 0001_baseline
+Create Date: 2026-11-21
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+from api.config import get_settings
+
+revision: str = "0002_events"
+down_revision: str | None = "0001_baseline"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    settings = get_settings()
+    # Integers validated by Settings; DDL cannot take bind parameters for a type modifier.
+    dimension = int(settings.embedding_dimension)
+    m = int(settings.hnsw_m)
+    ef_construction = int(settings.hnsw_ef_construction)
+
+    op.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    op.execute(
+        f"""
+        CREATE TABLE events (
+            id uuid PRIMARY KEY DEFAULT uuidv7(),
+            timestamp timestamptz NOT NULL DEFAULT now(),
+            content jsonb NOT NULL,
+            metadata jsonb NOT NULL DEFAULT '{{}}'::jsonb,
+            embedding vector({dimension}),
+            created_at timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT events_content_is_object CHECK (jsonb_typeof(content) = 'object'),
+            CONSTRAINT events_metadata_is_object CHECK (jsonb_typeof(metadata) = 'object')
+        )
+        """
+    )
+    op.execute(
+        f"""
+        CREATE INDEX events_embedding_hnsw ON events
+        USING hnsw (embedding vector_cosine_ops) WITH (m = {m}, ef_construction = {ef_construction})
+        """
+    )
+    op.execute("CREATE INDEX events_metadata_gin ON events USING gin (metadata jsonb_path_ops)")
+    op.execute("CREATE INDEX events_timestamp ON events (timestamp)")
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE IF EXISTS events")

@@ -1,0 +1,107 @@
+"""Service settings, read from the environment (and `.env`) once per process."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_TEXT_FIELDS = ("text", "body", "message", "content", "title")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # Database
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: start the embedded PostgreSQL under DATA_DIR.",
+    )
+    data_dir: Path = Field(default=Path(".data"), description="Where the embedded server keeps data.")
+    database_name: str = Field(
+        default="mnemolite", description="Database created on the embedded server."
+    )
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=10, ge=1)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+
+    # Embeddings
+    embedding_mode: Literal["real", "mock"] = "real"
+    embedding_model: str = DEFAULT_MODEL
+    code_embedding_model: str = DEFAULT_MODEL
+    embedding_dimension: int = Field(default=384, gt=0, le=16_000)
+    code_embedding_dimension: int | None = Field(default=None, gt=0, le=16_000)
+    embedding_device: str = "cpu"
+    embedding_batch_size: int = Field(default=32, ge=1, le=1024)
+    embedding_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    embedding_cache_size: int = Field(default=1024, ge=0)
+    embedding_trust_remote_code: bool | None = None
+    embedding_text_fields: Annotated[tuple[str, ...], NoDecode] = DEFAULT_TEXT_FIELDS
+
+    # Vector index and search
+    hnsw_m: int = Field(default=16, ge=2, le=100)
+    hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
+    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    search_exact_max_rows: int = Field(default=5_000, ge=0)
+    search_candidate_pool: int = Field(default=50, ge=1, le=1000)
+    search_rrf_k: int = Field(default=60, ge=1)
+
+    # Limits
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_batch_events: int = Field(default=1000, ge=1)
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lowercase(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("embedding_mode", mode="before")
+    @classmethod
+    def _known_mode(cls, value: Any) -> Any:
+        mode = value.strip().lower() if isinstance(value, str) else value
+        if mode not in ("real", "mock"):
+            raise ValueError(f"EMBEDDING_MODE must be 'real' or 'mock', got {value!r}")
+        return mode
+
+    @field_validator("embedding_text_fields", mode="before")
+    @classmethod
+    def _split_fields(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        fields = tuple(part for part in value if part)
+        if not fields:
+            raise ValueError("EMBEDDING_TEXT_FIELDS must name at least one content field")
+        return fields
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        code_dim = self.code_embedding_dimension
+        if code_dim is not None and code_dim != self.embedding_dimension:
+            raise ValueError(
+                f"CODE_EMBEDDING_DIMENSION ({code_dim}) must equal EMBEDDING_DIMENSION "
+                f"({self.embedding_dimension}): both models share one vector column size"
+            )
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+        return self
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self.database_url
+
+    @property
+    def embedded_data_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,61 @@
+"""The asyncpg pool, the database URL resolution and the per-request connection dependency."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from pgvector.asyncpg import register_vector
+
+from api.config import Settings
+from api.local_postgres import ensure_database, start_embedded_server
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """DATABASE_URL when set; otherwise start the embedded server and use its database.
+
+    Blocking (may run initdb): call it from a thread inside async code.
+    """
+    if settings.database_url:
+        return settings.database_url
+    admin_uri = start_embedded_server(settings.embedded_data_dir)
+    return ensure_database(admin_uri, settings.database_name)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg does not understand SQLAlchemy driver suffixes such as `+psycopg2`."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.split('+')[0]}{sep}{rest}"
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    await register_vector(connection)
+    for type_name in ("jsonb", "json"):
+        await connection.set_type_codec(
+            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
+    server_settings = {"application_name": "mnemolite"}
+    if settings.db_statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        asyncpg_dsn(url),
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        init=_init_connection,
+        server_settings=server_settings,
+        command_timeout=max(settings.db_statement_timeout_ms / 1000 + 5, 10),
+    )
+    return pool
+
+
+async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
+    pool: asyncpg.Pool = request.state.pool
+    async with pool.acquire() as connection:
+        yield connection
+
+
+Conn = Annotated[asyncpg.Connection, Depends(get_conn)]

@@ -1,0 +1,125 @@
+"""Domain errors carry their HTTP status; one set of handlers renders them as JSON.
+
+Every response for a failure has the shape `{"error": <code>, "detail": <message or list>}`.
+"""
+
+from typing import Any
+
+import asyncpg
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+
+class AppError(Exception):
+    status_code = 400
+    error = "bad_request"
+
+    def __init__(self, detail: Any = None) -> None:
+        super().__init__(detail)
+        self.detail = detail if detail is not None else self.error
+
+
+class InvalidInput(AppError):
+    status_code = 422
+    error = "invalid_input"
+
+
+class NotFound(AppError):
+    status_code = 404
+    error = "not_found"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    error = "payload_too_large"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    error = "service_unavailable"
+
+
+class StartupError(RuntimeError):
+    """Raised by the lifespan when the service must not start; the message says what to fix."""
+
+
+# Errors meaning the database cannot be reached right now: the caller should retry later.
+DATABASE_UNAVAILABLE = (
+    OSError,
+    ConnectionError,
+    TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def error_body(error: str, detail: Any) -> dict[str, Any]:
+    return {"error": error, "detail": jsonable_encoder(detail)}
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    detail = []
+    for item in exc.errors():
+        location = [str(part) for part in item.get("loc", ()) if part != "body"]
+        detail.append({"field": ".".join(location) or "body", "message": item.get("msg", "")})
+    return detail
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(error_body(exc.error, exc.detail), status_code=exc.status_code)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(error_body("invalid_input", _validation_detail(exc)), status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    names = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    return JSONResponse(
+        error_body(names.get(exc.status_code, "http_error"), exc.detail),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database_unavailable", path=request.url.path, error=repr(exc))
+    return JSONResponse(
+        error_body("database_unavailable", "The database cannot be reached; retry shortly."),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _query_canceled(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        error_body("timeout", "The query took longer than DB_STATEMENT_TIMEOUT_MS allows."),
+        status_code=503,
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path)
+    return JSONResponse(error_body("internal_error", "Unexpected server error."), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(asyncpg.exceptions.QueryCanceledError, _query_canceled)
+    for exc_type in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(exc_type, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

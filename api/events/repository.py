@@ -1,0 +1,145 @@
+"""All SQL on the events table. Values always travel as bind parameters."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+import pgvector
+
+from api.embeddings.protocol import Vector
+from api.events.schemas import EventFilters, EventRead
+
+# Column lists are constants chosen by code, never by callers.
+COLUMNS = "e.id, e.timestamp, e.content, e.metadata"
+COLUMNS_WITH_EMBEDDING = COLUMNS + ", e.embedding"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    id: UUID
+    timestamp: datetime | None
+    content: dict[str, Any]
+    metadata: dict[str, Any]
+    embedding: Vector
+
+
+def columns(include_embedding: bool) -> str:
+    return COLUMNS_WITH_EMBEDDING if include_embedding else COLUMNS
+
+
+def to_event(record: asyncpg.Record, **extra: Any) -> EventRead:
+    embedding = record.get("embedding")
+    return EventRead(
+        id=record["id"],
+        timestamp=record["timestamp"],
+        content=record["content"],
+        metadata=record["metadata"],
+        embedding=embedding.to_list() if embedding is not None else None,
+        **extra,
+    )
+
+
+def filter_clause(filters: EventFilters | None, params: list[Any]) -> str:
+    """SQL conditions for `filters`, appending their values to `params` as bind parameters."""
+    conditions = ["TRUE"]
+    if filters is None:
+        return conditions[0]
+    if filters.metadata:
+        params.append(filters.metadata)
+        conditions.append(f"e.metadata @> ${len(params)}::jsonb")
+    if filters.ts_start is not None:
+        params.append(filters.ts_start)
+        conditions.append(f"e.timestamp >= ${len(params)}")
+    if filters.ts_end is not None:
+        params.append(filters.ts_end)
+        conditions.append(f"e.timestamp <= ${len(params)}")
+    return " AND ".join(conditions)
+
+
+async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> list[EventRead]:
+    """Insert all events in one statement; return them in the order given."""
+    records = await conn.fetch(
+        f"""
+        INSERT INTO events AS e (id, timestamp, content, metadata, embedding)
+        SELECT i.id, coalesce(i.timestamp, now()), i.content, i.metadata, i.embedding
+        FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[])
+            AS i(id, timestamp, content, metadata, embedding)
+        RETURNING {COLUMNS}
+        """,
+        [event.id for event in events],
+        [event.timestamp for event in events],
+        [event.content for event in events],
+        [event.metadata for event in events],
+        [pgvector.Vector(np.asarray(event.embedding, dtype=np.float32)) for event in events],
+    )
+    by_id = {record["id"]: record for record in records}
+    return [to_event(by_id[event.id]) for event in events]
+
+
+async def get_event(
+    conn: asyncpg.Connection, event_id: UUID, *, include_embedding: bool = False
+) -> EventRead | None:
+    record = await conn.fetchrow(
+        f"SELECT {columns(include_embedding)} FROM events e WHERE e.id = $1", event_id
+    )
+    return to_event(record) if record else None
+
+
+async def delete_event(conn: asyncpg.Connection, event_id: UUID) -> bool:
+    deleted = await conn.fetchval("DELETE FROM events WHERE id = $1 RETURNING id", event_id)
+    return deleted is not None
+
+
+async def merge_metadata(
+    conn: asyncpg.Connection, event_id: UUID, patch: dict[str, Any]
+) -> EventRead | None:
+    """Shallow merge: top-level keys of `patch` replace those of the stored metadata."""
+    record = await conn.fetchrow(
+        f"""
+        UPDATE events AS e SET metadata = e.metadata || $2::jsonb
+        WHERE e.id = $1
+        RETURNING {COLUMNS}
+        """,
+        event_id,
+        patch,
+    )
+    return to_event(record) if record else None
+
+
+async def list_events(
+    conn: asyncpg.Connection,
+    *,
+    filters: EventFilters | None,
+    limit: int,
+    offset: int,
+    include_embedding: bool = False,
+) -> list[EventRead]:
+    """Newest first. Asks for `limit` rows; callers ask one more to learn if a page follows."""
+    params: list[Any] = []
+    where = filter_clause(filters, params)
+    params += [limit, offset]
+    records = await conn.fetch(
+        f"""
+        SELECT {columns(include_embedding)} FROM events e
+        WHERE {where}
+        ORDER BY e.timestamp DESC, e.id DESC
+        LIMIT ${len(params) - 1} OFFSET ${len(params)}
+        """,
+        *params,
+    )
+    return [to_event(record) for record in records]
+
+
+async def embedding_column_dimension(conn: asyncpg.Connection) -> int | None:
+    """The declared dimension of events.embedding (None when the table does not exist)."""
+    value: int | None = await conn.fetchval(
+        """
+        SELECT a.atttypmod FROM pg_attribute a
+        WHERE a.attrelid = to_regclass('events') AND a.attname = 'embedding'
+        """
+    )
+    return value

@@ -1,0 +1,125 @@
+"""HTTP routes of the events API (paths of MnemoLite v1, plus batch creation)."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Query, Response, status
+
+from api.database import Conn
+from api.dependencies import (
+    EmbedderDep,
+    IncludeEmbedding,
+    Limit,
+    MetricsDep,
+    Offset,
+    QueryFilters,
+    SettingsDep,
+)
+from api.events import service
+from api.events.dependencies import ValidEvent
+from api.events.schemas import (
+    EmbeddingInput,
+    EventBatchCreate,
+    EventBatchRead,
+    EventCreate,
+    EventFilters,
+    EventPage,
+    EventRead,
+)
+from api.search import service as search_service
+from api.search.dependencies import TuningDep
+from api.search.schemas import SearchRequest
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=EventRead)
+async def create_event(
+    event: EventCreate, conn: Conn, embedder: EmbedderDep, settings: SettingsDep
+) -> EventRead:
+    """Store one event; its embedding is computed from the content when not given."""
+    created = await service.create_events(
+        conn, embedder, [event], text_fields=settings.embedding_text_fields
+    )
+    return created[0]
+
+
+@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=EventBatchRead)
+async def create_events(
+    batch: EventBatchCreate, conn: Conn, embedder: EmbedderDep, settings: SettingsDep
+) -> EventBatchRead:
+    """Store many events at once: all are written, or none (with per-item errors)."""
+    created = await service.create_events(
+        conn,
+        embedder,
+        batch.events,
+        text_fields=settings.embedding_text_fields,
+        max_items=settings.max_batch_events,
+    )
+    return EventBatchRead(events=created)
+
+
+@router.get("", response_model=EventPage)
+async def list_events(
+    conn: Conn,
+    filters: QueryFilters,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    include_embedding: IncludeEmbedding = False,
+) -> EventPage:
+    """List events, newest first, filtered by metadata and time window."""
+    return await service.list_events(
+        conn, filters=filters, limit=limit, offset=offset, include_embedding=include_embedding
+    )
+
+
+@router.get("/{event_id}", response_model=EventRead)
+async def get_event(event: ValidEvent) -> EventRead:
+    """Fetch one event by id."""
+    return event
+
+
+@router.delete("/{event_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_event(event_id: UUID, conn: Conn) -> Response:
+    """Delete one event by id."""
+    await service.delete_event(conn, event_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch("/{event_id}/metadata", response_model=EventRead)
+async def update_metadata(
+    event_id: UUID,
+    patch: Annotated[dict[str, Any], Body(description="Keys to set (shallow merge).")],
+    conn: Conn,
+) -> EventRead:
+    """Merge keys into an event's metadata (top-level keys replace existing ones)."""
+    return await service.merge_metadata(conn, event_id, patch)
+
+
+@router.post("/filter/metadata", response_model=list[EventRead])
+async def filter_by_metadata(
+    metadata: Annotated[dict[str, Any], Body(description="Containment filter on metadata.")],
+    conn: Conn,
+    limit: Limit = 10,
+    offset: Offset = 0,
+) -> list[EventRead]:
+    """Events whose metadata contains the given object, newest first."""
+    page = await service.list_events(
+        conn, filters=EventFilters(metadata=metadata), limit=limit, offset=offset
+    )
+    return page.data
+
+
+@router.post("/search/embedding", response_model=list[EventRead])
+async def search_by_embedding(
+    vector: Annotated[EmbeddingInput, Body(description="The query vector.")],
+    conn: Conn,
+    embedder: EmbedderDep,
+    tuning: TuningDep,
+    metrics: MetricsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 5,
+) -> list[EventRead]:
+    """Events nearest to a supplied vector, with similarity_score and distance."""
+    request = SearchRequest(vector=vector, mode="vector", limit=limit)
+    result = await search_service.search(conn, embedder, request, tuning=tuning, metrics=metrics)
+    return [EventRead(**hit.model_dump(exclude={"score", "ranks"})) for hit in result.data]

@@ -1,0 +1,150 @@
+"""Use cases of the events API: write, read, patch, delete and list events."""
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+
+from api.embeddings.protocol import Embedder, Vector
+from api.errors import PayloadTooLarge
+from api.events import repository
+from api.events.exceptions import EventNotFound, InvalidEmbedding
+from api.events.schemas import EventCreate, EventFilters, EventPage, EventRead, PageMeta
+from api.ids import uuid7
+
+
+def text_for_embedding(content: dict[str, Any], fields: Sequence[str]) -> str:
+    """The text an event is embedded from.
+
+    The first non-empty string among `fields` (text, body, message, content, title by default);
+    else every string value of the content in order; else the content as compact JSON.
+    """
+    for field in fields:
+        value = content.get(field)
+        if isinstance(value, str) and value.strip():
+            return value
+    strings = [value for value in _string_values(content) if value.strip()]
+    if strings:
+        return "\n".join(strings)
+    return json.dumps(content, separators=(",", ":"), sort_keys=True)
+
+
+def _string_values(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _string_values(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _string_values(item)
+
+
+def checked_vector(values: Sequence[float], dimension: int, *, label: str = "embedding") -> Vector:
+    """A caller-supplied vector as float32, or InvalidEmbedding saying what is wrong."""
+    if len(values) != dimension:
+        raise InvalidEmbedding(
+            f"{label} has {len(values)} dimensions; this service stores {dimension}-dimensional "
+            "vectors (EMBEDDING_DIMENSION)."
+        )
+    vector = np.asarray(values, dtype=np.float32)
+    if not np.isfinite(vector).all():
+        raise InvalidEmbedding(f"{label} contains a value too large for float32.")
+    if not np.any(vector):
+        raise InvalidEmbedding(f"{label} is all zeros; cosine distance is undefined for it.")
+    return vector
+
+
+async def create_events(
+    conn: asyncpg.Connection,
+    embedder: Embedder,
+    items: Sequence[EventCreate],
+    *,
+    text_fields: Sequence[str],
+    max_items: int | None = None,
+) -> list[EventRead]:
+    """Write all items or none: vectors are checked and computed first, then one insert."""
+    if max_items is not None and len(items) > max_items:
+        raise PayloadTooLarge(
+            f"A batch holds at most {max_items} events (MAX_BATCH_EVENTS); got {len(items)}."
+        )
+    vectors: list[Vector | None] = []
+    problems: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        if item.embedding is None:
+            vectors.append(None)
+            continue
+        try:
+            vectors.append(checked_vector(item.embedding, embedder.dimension))
+        except InvalidEmbedding as exc:
+            problems.append({"index": index, "field": "embedding", "message": exc.detail})
+            vectors.append(None)
+    if problems:
+        raise InvalidEmbedding(problems)
+
+    missing = [index for index, vector in enumerate(vectors) if vector is None]
+    if missing:
+        texts = [text_for_embedding(items[index].content, text_fields) for index in missing]
+        computed = await embedder.embed_documents(texts)
+        for index, vector in zip(missing, computed, strict=True):
+            vectors[index] = vector
+
+    new_events = [
+        repository.NewEvent(
+            id=uuid7(),
+            timestamp=item.timestamp,
+            content=item.content,
+            metadata=item.metadata,
+            embedding=vector,
+        )
+        for item, vector in zip(items, vectors, strict=True)
+        if vector is not None
+    ]
+    async with conn.transaction():
+        return await repository.insert_events(conn, new_events)
+
+
+async def get_event(
+    conn: asyncpg.Connection, event_id: UUID, *, include_embedding: bool = False
+) -> EventRead:
+    event = await repository.get_event(conn, event_id, include_embedding=include_embedding)
+    if event is None:
+        raise EventNotFound(event_id)
+    return event
+
+
+async def delete_event(conn: asyncpg.Connection, event_id: UUID) -> None:
+    if not await repository.delete_event(conn, event_id):
+        raise EventNotFound(event_id)
+
+
+async def merge_metadata(
+    conn: asyncpg.Connection, event_id: UUID, patch: dict[str, Any]
+) -> EventRead:
+    event = await repository.merge_metadata(conn, event_id, patch)
+    if event is None:
+        raise EventNotFound(event_id)
+    return event
+
+
+async def list_events(
+    conn: asyncpg.Connection,
+    *,
+    filters: EventFilters | None,
+    limit: int,
+    offset: int,
+    include_embedding: bool = False,
+) -> EventPage:
+    rows = await repository.list_events(
+        conn,
+        filters=filters,
+        limit=limit + 1,
+        offset=offset,
+        include_embedding=include_embedding,
+    )
+    page = rows[:limit]
+    meta = PageMeta(limit=limit, offset=offset, count=len(page), has_more=len(rows) > limit)
+    return EventPage(data=page, meta=meta)

@@ -1,0 +1,33 @@
+"""Service routes: health, readiness and Prometheus metrics."""
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.dependencies import MetricsDep
+from api.health import service
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    """Database reachable and migrated, models loaded, versions (503 when degraded)."""
+    healthy, report = await service.health_report(
+        getattr(request.state, "pool", None),
+        getattr(request.state, "embedders", None),
+        head=request.app.state.schema_head,
+    )
+    return JSONResponse(report, status_code=200 if healthy else 503)
+
+
+@router.get("/readiness")
+async def readiness(request: Request) -> JSONResponse:
+    """Whether the service can take requests now (the database answers)."""
+    ready, report = await service.readiness(getattr(request.state, "pool", None))
+    return JSONResponse(report, status_code=200 if ready else 503)
+
+
+@router.get("/metrics")
+async def metrics(metrics: MetricsDep) -> Response:
+    """Prometheus metrics in the text exposition format."""
+    return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

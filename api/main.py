@@ -1,0 +1,104 @@
+"""The FastAPI application: `create_app()` wires settings, middleware, routes and the lifespan."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+import asyncpg
+import structlog
+from fastapi import FastAPI
+
+import api
+from api.config import Settings, get_settings
+from api.database import create_pool, resolve_database_url
+from api.embeddings.factory import Embedders, build_embedders
+from api.errors import install_error_handlers
+from api.events.router import router as events_router
+from api.health import service as health_service
+from api.health.router import router as health_router
+from api.log_setup import configure_logging
+from api.metrics import create_metrics
+from api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware, TrailingSlashMiddleware
+from api.migrations import head_revision
+from api.search.router import router as search_router
+
+log = structlog.get_logger(__name__)
+
+
+class State(TypedDict):
+    """What the lifespan hands to every request (`request.state.pool`, ...)."""
+
+    pool: asyncpg.Pool
+    embedders: Embedders
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    embedders: Embedders | None = None,
+    database_url: str | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass a mock `embedders` and their own `database_url`."""
+    settings = settings or get_settings()
+    metrics = create_metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        url = database_url or await asyncio.to_thread(resolve_database_url, settings)
+        pool = await create_pool(url, settings)
+        owned: Embedders | None = None
+        try:
+            async with pool.acquire() as conn:
+                await health_service.check_schema(
+                    conn, head=app.state.schema_head, dimension=settings.embedding_dimension
+                )
+            if embedders is None:
+                owned = await asyncio.to_thread(build_embedders, settings, metrics)
+            active = embedders or owned
+            assert active is not None
+            await active.start()
+            log.info(
+                "service_ready",
+                text_model=active.text.model_name,
+                code_model=active.code.model_name,
+                dimension=active.text.dimension,
+                embedded_database=database_url is None and settings.embedded_database,
+            )
+            yield {"pool": pool, "embedders": active}
+        finally:
+            # Embedders passed in belong to the caller, who closes them.
+            if owned is not None:
+                await owned.aclose()
+            await pool.close()
+
+    app = FastAPI(
+        title="MnemoLite",
+        version=api.__version__,
+        summary="PostgreSQL-native memory for AI agents: events, search and code.",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.schema_head = head_revision()
+
+    install_error_handlers(app)
+    app.include_router(events_router)
+    app.include_router(search_router)
+    app.include_router(health_router)
+
+    # Added last = outermost: slashes are normalised before anything else sees the path.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.add_middleware(TrailingSlashMiddleware)
+    return app
+
+
+def _default_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
+app = _default_app()

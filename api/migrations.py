@@ -1,0 +1,33 @@
+"""Run Alembic from Python (the serve script, the tests) and read the schema revision."""
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "alembic"))
+    config.attributes["database_url"] = database_url
+    config.attributes["skip_logging_config"] = True
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def head_revision() -> str:
+    script = ScriptDirectory(str(ROOT / "alembic"))
+    head = script.get_current_head()
+    if head is None:
+        raise RuntimeError("alembic/versions holds no revision")
+    return head

@@ -1,0 +1,111 @@
+"""Test fixtures: a real PostgreSQL 18 + pgvector, migrated once by Alembic, truncated per test.
+
+By default the embedded server runs under `.data/test-postgres` (kept between runs so initdb
+happens once) and a fresh database is created for each session. Set TEST_DATABASE_URL to an
+admin URL of another server to use that one instead.
+"""
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+# Tests pin the settings they depend on, whatever a developer's .env says.
+os.environ.update(
+    {
+        "EMBEDDING_MODE": "mock",
+        "EMBEDDING_DIMENSION": "384",
+        "HNSW_M": "16",
+        "HNSW_EF_CONSTRUCTION": "64",
+        "LOG_LEVEL": "warning",
+    }
+)
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+from asgi_lifespan import LifespanManager  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+
+from api.config import Settings, get_settings  # noqa: E402
+from api.embeddings.factory import Embedders, build_embedders  # noqa: E402
+from api.local_postgres import (  # noqa: E402
+    drop_database,
+    ensure_database,
+    start_embedded_server,
+)
+from api.main import create_app  # noqa: E402
+from api.migrations import upgrade  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATABASE = "mnemolite_test"
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return start_embedded_server(ROOT / ".data" / "test-postgres")
+
+
+def fresh_database(admin_url: str, name: str) -> str:
+    drop_database(admin_url, name)
+    return ensure_database(admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def database_url(admin_url: str) -> Iterator[str]:
+    get_settings.cache_clear()
+    url = fresh_database(admin_url, TEST_DATABASE)
+    upgrade(url)
+    yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, embedding_mode="mock", _env_file=None)
+
+
+@pytest.fixture(scope="session")
+async def embedders(settings: Settings) -> AsyncIterator[Embedders]:
+    service = build_embedders(settings)
+    await service.start()
+    yield service
+    await service.aclose()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, embedders: Embedders, database_url: str) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, embedders=embedders, database_url=database_url)
+    async with LifespanManager(application) as manager:
+        yield manager.app  # type: ignore[misc]
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Empty the tables after every test that touched the database."""
+    yield
+    if "database_url" not in request.fixturenames:
+        return
+    url = request.getfixturevalue("database_url")
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute("TRUNCATE events")
+    finally:
+        await connection.close()
