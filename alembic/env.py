@@ -14,7 +14,7 @@ if config.config_file_name is not None and not config.attributes.get("skip_loggi
 
 
 def _sqlalchemy_url() -> str:
-    """The URL handed in by the caller, else the service's own (which may start the embedded server)."""
+    """The caller's URL, else the service's own (which may start the embedded server)."""
     url = config.attributes.get("database_url") or resolve_database_url(get_settings())
     scheme, sep, rest = url.partition("://")
     return f"postgresql+psycopg2{sep}{rest}" if scheme in ("postgres", "postgresql") else url

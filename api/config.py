@@ -19,7 +19,9 @@ class Settings(BaseSettings):
         default=None,
         description="PostgreSQL URL. Unset: start the embedded PostgreSQL under DATA_DIR.",
     )
-    data_dir: Path = Field(default=Path(".data"), description="Where the embedded server keeps data.")
+    data_dir: Path = Field(
+        default=Path(".data"), description="Where the embedded server keeps data."
+    )
     database_name: str = Field(
         default="mnemolite", description="Database created on the embedded server."
     )

@@ -1,5 +1,6 @@
 """The asyncpg pool, the database URL resolution and the per-request connection dependency."""
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -29,8 +30,11 @@ def asyncpg_dsn(url: str) -> str:
     return f"{scheme.split('+')[0]}{sep}{rest}"
 
 
-async def _init_connection(connection: asyncpg.Connection) -> None:
-    await register_vector(connection)
+async def init_connection(connection: asyncpg.Connection) -> None:
+    # No pgvector type yet means an unmigrated database. The start-up schema check reports it
+    # with the command to run, which says more than a codec error would.
+    with contextlib.suppress(ValueError):
+        await register_vector(connection)
     for type_name in ("jsonb", "json"):
         await connection.set_type_codec(
             type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
@@ -45,7 +49,7 @@ async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
         asyncpg_dsn(url),
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
-        init=_init_connection,
+        init=init_connection,
         server_settings=server_settings,
         command_timeout=max(settings.db_statement_timeout_ms / 1000 + 5, 10),
     )

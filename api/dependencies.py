@@ -43,7 +43,7 @@ def parse_json_object(raw: str | None, *, name: str) -> dict[str, Any] | None:
     except ValueError as exc:
         raise InvalidInput(f"{name} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise InvalidInput(f"{name} must be a JSON object such as {{\"project\": \"x\"}}.")
+        raise InvalidInput(f'{name} must be a JSON object such as {{"project": "x"}}.')
     return value
 
 
@@ -61,7 +61,9 @@ def query_filters(
         str | None,
         Query(description='Metadata containment filter as a JSON object, e.g. {"type": "note"}.'),
     ] = None,
-    ts_start: Annotated[datetime | None, Query(description="Earliest timestamp (ISO 8601).")] = None,
+    ts_start: Annotated[
+        datetime | None, Query(description="Earliest timestamp (ISO 8601).")
+    ] = None,
     ts_end: Annotated[datetime | None, Query(description="Latest timestamp (ISO 8601).")] = None,
 ) -> EventFilters:
     metadata = parse_json_object(filter_metadata, name="filter_metadata")

@@ -18,8 +18,12 @@ from api.events.router import router as events_router
 from api.health import service as health_service
 from api.health.router import router as health_router
 from api.log_setup import configure_logging
-from api.metrics import create_metrics
-from api.middleware import BodySizeLimitMiddleware, RequestMetricsMiddleware, TrailingSlashMiddleware
+from api.metrics import Metrics, create_metrics
+from api.middleware import (
+    BodySizeLimitMiddleware,
+    RequestMetricsMiddleware,
+    TrailingSlashMiddleware,
+)
 from api.migrations import head_revision
 from api.search.router import router as search_router
 
@@ -38,14 +42,17 @@ def create_app(
     *,
     embedders: Embedders | None = None,
     database_url: str | None = None,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
-    """Build the app. Tests pass a mock `embedders` and their own `database_url`."""
+    """Build the app. Tests pass mock `embedders` (with their `metrics`) and a `database_url`."""
     settings = settings or get_settings()
-    metrics = create_metrics()
+    metrics = metrics or create_metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        url = database_url or await asyncio.to_thread(resolve_database_url, settings)
+        url = database_url
+        if url is None:
+            url = await asyncio.to_thread(resolve_database_url, settings)
         pool = await create_pool(url, settings)
         owned: Embedders | None = None
         try:

@@ -5,9 +5,9 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import PayloadTooLarge
 from api.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -58,7 +58,9 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise PayloadTooLarge(_too_large_message(self.max_bytes))
+                    # HTTPException, not an AppError: FastAPI turns any other error raised
+                    # while it reads the body into a 400 "error parsing the body".
+                    raise HTTPException(413, _too_large_message(self.max_bytes))
             return message
 
         await self.app(scope, limited_receive, send)

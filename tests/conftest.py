@@ -20,24 +20,27 @@ os.environ.update(
     }
 )
 
-import asyncpg  # noqa: E402
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-from asgi_lifespan import LifespanManager  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
-from api.config import Settings, get_settings  # noqa: E402
-from api.embeddings.factory import Embedders, build_embedders  # noqa: E402
-from api.local_postgres import (  # noqa: E402
+from api.config import Settings, get_settings
+from api.database import init_connection
+from api.embeddings.factory import Embedders, build_embedders
+from api.local_postgres import (
     drop_database,
     ensure_database,
     start_embedded_server,
 )
-from api.main import create_app  # noqa: E402
-from api.migrations import upgrade  # noqa: E402
+from api.main import create_app
+from api.metrics import Metrics, create_metrics
+from api.migrations import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_DATABASE = "mnemolite_test"
+# One database per test session, so parallel sessions on one server never collide.
+TEST_DATABASE = f"mnemolite_test_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +62,7 @@ def database_url(admin_url: str) -> Iterator[str]:
     url = fresh_database(admin_url, TEST_DATABASE)
     upgrade(url)
     yield url
+    drop_database(admin_url, TEST_DATABASE)
 
 
 @pytest.fixture(scope="session")
@@ -67,16 +71,37 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def embedders(settings: Settings) -> AsyncIterator[Embedders]:
-    service = build_embedders(settings)
+def metrics() -> Metrics:
+    return create_metrics()
+
+
+@pytest.fixture(scope="session")
+async def embedders(settings: Settings, metrics: Metrics) -> AsyncIterator[Embedders]:
+    service = build_embedders(settings, metrics)
     await service.start()
     yield service
     await service.aclose()
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings, embedders: Embedders, database_url: str) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, embedders=embedders, database_url=database_url)
+async def real_embedders(settings: Settings) -> AsyncIterator[Embedders]:
+    """The packaged all-MiniLM-L6-v2, loaded once per session by the tests that ask for it."""
+    import asyncio
+
+    real = settings.model_copy(update={"embedding_mode": "real"})
+    service = await asyncio.to_thread(build_embedders, real)
+    await service.start()
+    yield service
+    await service.aclose()
+
+
+@pytest.fixture(scope="session")
+async def app(
+    settings: Settings, embedders: Embedders, database_url: str, metrics: Metrics
+) -> AsyncIterator[FastAPI]:
+    application = create_app(
+        settings, embedders=embedders, database_url=database_url, metrics=metrics
+    )
     async with LifespanManager(application) as manager:
         yield manager.app  # type: ignore[misc]
 
@@ -91,6 +116,7 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     connection = await asyncpg.connect(database_url)
+    await init_connection(connection)
     try:
         yield connection
     finally:

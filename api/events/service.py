@@ -50,7 +50,8 @@ def checked_vector(values: Sequence[float], dimension: int, *, label: str = "emb
             f"{label} has {len(values)} dimensions; this service stores {dimension}-dimensional "
             "vectors (EMBEDDING_DIMENSION)."
         )
-    vector = np.asarray(values, dtype=np.float32)
+    with np.errstate(over="ignore"):  # overflow to inf is reported just below
+        vector = np.asarray(values, dtype=np.float32)
     if not np.isfinite(vector).all():
         raise InvalidEmbedding(f"{label} contains a value too large for float32.")
     if not np.any(vector):

@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from api.dependencies import get_app_settings
 from api.config import Settings
+from api.dependencies import get_app_settings
 from api.search.service import SearchTuning
 
 

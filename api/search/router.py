@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import contextlib
 import json
 from datetime import datetime
 from typing import Annotated, Any
@@ -27,10 +28,8 @@ def parse_vector_query(raw: str | None) -> tuple[list[float] | None, str | None]
     if raw is None or not raw.strip():
         return None, None
     candidates = [raw]
-    try:
+    with contextlib.suppress(binascii.Error, UnicodeDecodeError, ValueError):
         candidates.append(base64.b64decode(raw, validate=True).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
     for candidate in candidates:
         stripped = candidate.strip()
         if not stripped.startswith("["):

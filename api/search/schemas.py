@@ -47,7 +47,7 @@ class SearchRequest(BaseModel):
 class SearchHit(EventRead):
     score: float | None = Field(
         default=None,
-        description="The ranking score: RRF for hybrid, ts_rank for lexical, similarity for vector.",
+        description="Ranking score: RRF (hybrid), ts_rank_cd (lexical), similarity (vector).",
     )
     ranks: dict[str, int] | None = Field(
         default=None, description="Rank of this event in each method that found it (hybrid)."

@@ -139,9 +139,7 @@ async def _vector(
         conn, [c.id for c in page], vector=None, include_embedding=request.include_embedding
     )
     hits = [
-        _hit(events[c.id][0], distance=c.score, score=1.0 - c.score)
-        for c in page
-        if c.id in events
+        _hit(events[c.id][0], distance=c.score, score=1.0 - c.score) for c in page if c.id in events
     ]
     return hits, len(candidates) > request.offset + request.limit, found.strategy
 
