@@ -4,6 +4,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import asyncpg
 from fastapi import Depends, Request
@@ -22,6 +23,15 @@ def resolve_database_url(settings: Settings) -> str:
         return settings.database_url
     admin_uri = start_embedded_server(settings.embedded_data_dir)
     return ensure_database(admin_uri, settings.database_name)
+
+
+def redact_password(url: str) -> str:
+    """The URL with its password masked, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def asyncpg_dsn(url: str) -> str:

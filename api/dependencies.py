@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from api.config import Settings
 from api.embeddings.protocol import Embedder
-from api.errors import InvalidInput
+from api.errors import InvalidInput, clean_message
 from api.events.schemas import EventFilters
 from api.metrics import Metrics
 
@@ -53,7 +53,7 @@ def make_filters(
     try:
         return EventFilters(metadata=metadata, ts_start=ts_start, ts_end=ts_end)
     except ValidationError as exc:
-        raise InvalidInput([error["msg"] for error in exc.errors()]) from exc
+        raise InvalidInput([clean_message(error["msg"]) for error in exc.errors()]) from exc
 
 
 def query_filters(

@@ -40,11 +40,6 @@ class PayloadTooLarge(AppError):
     error = "payload_too_large"
 
 
-class ServiceUnavailable(AppError):
-    status_code = 503
-    error = "service_unavailable"
-
-
 class StartupError(RuntimeError):
     """Raised by the lifespan when the service must not start; the message says what to fix."""
 
@@ -66,11 +61,22 @@ def error_body(error: str, detail: Any) -> dict[str, Any]:
     return {"error": error, "detail": jsonable_encoder(detail)}
 
 
+def clean_message(message: str) -> str:
+    """pydantic prefixes messages of custom validators with "Value error, "."""
+    return message.removeprefix("Value error, ")
+
+
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     detail = []
     for item in exc.errors():
+        if item.get("type") == "json_invalid":
+            position = item.get("loc", ("body", "?"))[-1]
+            reason = item.get("ctx", {}).get("error", "invalid JSON")
+            detail.append({"field": "body", "message": f"Invalid JSON at {position}: {reason}"})
+            continue
         location = [str(part) for part in item.get("loc", ()) if part != "body"]
-        detail.append({"field": ".".join(location) or "body", "message": item.get("msg", "")})
+        message = clean_message(item.get("msg", ""))
+        detail.append({"field": ".".join(location) or "body", "message": message})
     return detail
 
 

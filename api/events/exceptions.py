@@ -12,7 +12,3 @@ class EventNotFound(NotFound):
 
 class InvalidEmbedding(InvalidInput):
     error = "invalid_embedding"
-
-
-class InvalidFilter(InvalidInput):
-    error = "invalid_filter"

@@ -106,10 +106,17 @@ async def lexical_matches(
     *,
     k: int,
     offset: int = 0,
+    near: tuple[Vector, float] | None = None,
 ) -> list[Candidate]:
-    """Full-text matches of a web-search style query, best ts_rank_cd first."""
+    """Full-text matches of a web-search style query, best ts_rank_cd first.
+
+    `near` = (vector, max_distance) keeps only matches within that cosine distance.
+    """
     params: list[Any] = [query]
     where = filter_clause(filters, params)
+    if near is not None:
+        params += [near[0], near[1]]
+        where += f" AND e.embedding <=> ${len(params) - 1} <= ${len(params)}"
     params += [k, offset]
     records = await conn.fetch(
         f"""

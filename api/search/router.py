@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from api.database import Conn
 from api.dependencies import EmbedderDep, IncludeEmbedding, MetricsDep, parse_json_object
-from api.errors import InvalidInput
+from api.errors import InvalidInput, clean_message
 from api.search import service
 from api.search.dependencies import TuningDep
 from api.search.schemas import SearchMode, SearchRequest, SearchResponse
@@ -88,7 +88,7 @@ async def search_get(
     try:
         request = SearchRequest(**fields)
     except ValidationError as exc:
-        raise InvalidInput([error["msg"] for error in exc.errors()]) from exc
+        raise InvalidInput([clean_message(error["msg"]) for error in exc.errors()]) from exc
     return await service.search(conn, embedder, request, tuning=tuning, metrics=metrics)
 
 

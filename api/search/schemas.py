@@ -47,10 +47,13 @@ class SearchRequest(BaseModel):
 class SearchHit(EventRead):
     score: float | None = Field(
         default=None,
+        exclude_if=lambda value: value is None,
         description="Ranking score: RRF (hybrid), ts_rank_cd (lexical), similarity (vector).",
     )
     ranks: dict[str, int] | None = Field(
-        default=None, description="Rank of this event in each method that found it (hybrid)."
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Rank of this event in each method that found it (hybrid only).",
     )
 
 

@@ -87,11 +87,18 @@ async def search(
         offset=request.offset,
         count=len(hits),
         has_more=has_more,
-        total_hits=None if has_more else request.offset + len(hits),
+        total_hits=_total_hits(request.offset, len(hits), has_more),
         strategy=strategy,
         query_time_ms=round(elapsed * 1000, 3),
     )
     return SearchResponse(data=hits, meta=meta)
+
+
+def _total_hits(offset: int, count: int, has_more: bool) -> int | None:
+    """Exact only when this page reaches the end and shows where it is."""
+    if has_more or (count == 0 and offset > 0):
+        return None
+    return offset + count
 
 
 def _effective_mode(request: SearchRequest) -> str:
@@ -170,7 +177,14 @@ async def _hybrid(
     pool = max(tuning.candidate_pool, request.offset + request.limit + 1)
     found = await nearest(conn, vector, filters, k=pool, tuning=tuning)
     vector_hits = _within(found.candidates, request.distance_threshold)
-    lexical_hits = await repository.lexical_matches(conn, request.query, filters, k=pool)
+    threshold = request.distance_threshold
+    lexical_hits = await repository.lexical_matches(
+        conn,
+        request.query,
+        filters,
+        k=pool,
+        near=None if threshold is None else (vector, threshold),
+    )
     fused = reciprocal_rank_fusion(
         {"vector": [c.id for c in vector_hits], "lexical": [c.id for c in lexical_hits]},
         k=tuning.rrf_k,

@@ -113,6 +113,18 @@ async def test_distance_threshold_drops_far_matches(client):
     assert [hit["id"] for hit in tight["data"]] == [hit["id"] for hit in loose["data"][:2]]
 
 
+async def test_distance_threshold_applies_to_both_halves_of_hybrid(client):
+    near = await create(client, "billing migration ledger invoices")
+    far = await create(client, "lunch pizza salad offsite drinks music billing")
+    loose = await search(client, query="billing", mode="hybrid", limit=5)
+    assert {hit["id"] for hit in loose["data"]} == {near["id"], far["id"]}
+    cutoff = (loose["data"][0]["distance"] + loose["data"][1]["distance"]) / 2
+    tight = await search(client, query="billing", mode="hybrid", distance_threshold=cutoff)
+    kept = min(loose["data"], key=lambda hit: hit["distance"])
+    assert [hit["id"] for hit in tight["data"]] == [kept["id"]]
+    assert all(hit["distance"] <= cutoff for hit in tight["data"])
+
+
 async def test_pagination_is_consistent(client):
     for index in range(12):
         await create(client, f"billing report number {index} for the ledger")
@@ -122,6 +134,8 @@ async def test_pagination_is_consistent(client):
     assert page["meta"]["has_more"] is True and page["meta"]["total_hits"] is None
     last = await search(client, query="billing ledger", mode="vector", limit=10, offset=10)
     assert len(last["data"]) == 2 and last["meta"]["total_hits"] == 12
+    beyond = await search(client, query="billing ledger", mode="vector", limit=10, offset=50)
+    assert beyond["data"] == [] and beyond["meta"]["total_hits"] is None
 
 
 async def test_get_search_accepts_v1_parameters(client, embedders):
