@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     # Vector index and search
     hnsw_m: int = Field(default=16, ge=2, le=100)
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
-    hnsw_ef_search: int = Field(default=100, ge=1, le=1000)
+    hnsw_ef_search: int = Field(default=64, ge=1, le=1000)
     search_exact_max_rows: int = Field(default=5_000, ge=0)
     search_candidate_pool: int = Field(default=50, ge=1, le=1000)
     search_rrf_k: int = Field(default=60, ge=1)

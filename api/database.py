@@ -52,7 +52,15 @@ async def init_connection(connection: asyncpg.Connection) -> None:
 
 
 async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
-    server_settings = {"application_name": "mnemolite"}
+    server_settings = {
+        "application_name": "mnemolite",
+        # JIT compilation costs milliseconds and these short indexed queries never repay it.
+        "jit": "off",
+        # Session defaults for vector search, so an unfiltered query needs no SET round trips;
+        # iterative scans keep filtered HNSW queries from losing rows.
+        "hnsw.ef_search": str(settings.hnsw_ef_search),
+        "hnsw.iterative_scan": "relaxed_order",
+    }
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     pool: asyncpg.Pool = await asyncpg.create_pool(

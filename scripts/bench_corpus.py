@@ -28,8 +28,25 @@ page family, documentation package) gets an equal share the same way, so no sing
 the ~16,600 near-identical ``gcloud`` man pages can dominate. The selection is sampled and
 finally shuffled with a fixed seed, so reruns produce the same corpus.
 
-On this machine (first full run): about {FOUND} distinct candidate texts were found, so the full
-100,000 could be selected. See ``corpus_info.json`` for the per-source breakdown.
+Files are scanned at most 400 per group (a seeded sample of, e.g., the gcloud pages), which
+still leaves several times more candidates than needed and keeps extraction to ~3 minutes.
+
+On this machine (full run, 2 CPUs shared with other work): 18,632 files scanned, 360,369
+distinct candidate texts found, so the full 100,000 were selected:
+
+    source                    candidates   selected
+    doc                          134,848     17,469
+    man                           81,547     17,469
+    site-packages-docstring       73,202     17,468
+    site-packages-comment         40,647     17,469
+    info                          10,283     10,283
+    stdlib-docstring               9,373      9,373
+    stdlib-comment                 7,582      7,582
+    package-metadata               2,887      2,887
+
+Texts are 40-400 characters (mean 142). The model's encode throughput was 127 texts/s on the
+first 5,000 texts; the whole build took ~20 minutes (3 collecting, 16 embedding). When the
+machine has fewer good texts than ``--count``, the script takes what there is and says so.
 
 Outputs in ``--out`` (default ``.data/bench/``):
 

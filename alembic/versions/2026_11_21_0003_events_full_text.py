@@ -25,7 +25,13 @@ def upgrade() -> None:
         GENERATED ALWAYS AS (jsonb_to_tsvector('english', content, '["string"]')) STORED
         """
     )
-    op.execute("CREATE INDEX events_search_text_gin ON events USING gin (search_text)")
+    # Small pending list for the same reason as events_metadata_gin (see 0002).
+    op.execute(
+        """
+        CREATE INDEX events_search_text_gin ON events USING gin (search_text)
+        WITH (gin_pending_list_limit = 256)
+        """
+    )
 
 
 def downgrade() -> None:

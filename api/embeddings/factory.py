@@ -15,6 +15,8 @@ from api.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
+COALESCE_FACTOR = 8
+
 __all__ = ["EmbeddingConfigError", "Embedders", "build_embedders"]
 
 
@@ -70,7 +72,10 @@ def _shared(encoder: Encoder, settings: Settings, metrics: Metrics | None) -> Em
 def _service(encoder: Encoder, settings: Settings, metrics: Metrics | None) -> EmbeddingService:
     return EmbeddingService(
         encoder,
-        batch_size=settings.embedding_batch_size,
+        # Gather several forward passes' worth per model call: sentence-transformers sorts a
+        # call's texts by length, so larger calls waste less on padding (the encoder still runs
+        # EMBEDDING_BATCH_SIZE texts per forward pass).
+        batch_size=settings.embedding_batch_size * COALESCE_FACTOR,
         max_wait_ms=settings.embedding_batch_wait_ms,
         cache_size=settings.embedding_cache_size,
         metrics=metrics,

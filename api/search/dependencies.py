@@ -9,7 +9,9 @@ from api.dependencies import get_app_settings
 from api.search.service import SearchTuning
 
 
-def get_search_tuning(settings: Annotated[Settings, Depends(get_app_settings)]) -> SearchTuning:
+async def get_search_tuning(
+    settings: Annotated[Settings, Depends(get_app_settings)],
+) -> SearchTuning:
     return SearchTuning(
         ef_search=settings.hnsw_ef_search,
         exact_max_rows=settings.search_exact_max_rows,

@@ -64,38 +64,43 @@ async def nearest_hnsw(
     *,
     k: int,
     ef_search: int,
+    session_ef_search: int,
 ) -> list[Candidate]:
     """Approximate nearest neighbours through the HNSW index.
 
-    Iterative scans (pgvector 0.8) keep walking the graph until `k` rows pass the filter;
-    relaxed order is restored by the outer ORDER BY.
+    Iterative scans (pgvector 0.8, on for every pooled session) keep walking the graph until
+    `k` rows pass the filter; relaxed order is restored by the outer ORDER BY. Without a filter
+    and within the session's ef_search the query runs as is, in one round trip; otherwise a
+    short transaction raises ef_search and keeps the planner on the vector index.
     """
     params: list[Any] = [vector]
     where = filter_clause(filters, params)
     params.append(k)
-    async with conn.transaction():
-        await conn.execute(
-            """
-            SELECT set_config('hnsw.ef_search', $1, true),
-                   set_config('hnsw.iterative_scan', 'relaxed_order', true),
-                   set_config('enable_seqscan', 'off', true),
-                   set_config('enable_bitmapscan', 'off', true)
-            """,
-            str(ef_search),
+    query = f"""
+        WITH nearest AS MATERIALIZED (
+            SELECT e.id, e.embedding <=> $1 AS distance
+            FROM events e
+            WHERE {where} AND e.embedding IS NOT NULL
+            ORDER BY e.embedding <=> $1
+            LIMIT ${len(params)}
         )
-        records = await conn.fetch(
-            f"""
-            WITH nearest AS MATERIALIZED (
-                SELECT e.id, e.embedding <=> $1 AS distance
-                FROM events e
-                WHERE {where} AND e.embedding IS NOT NULL
-                ORDER BY e.embedding <=> $1
-                LIMIT ${len(params)}
+        SELECT id, distance FROM nearest ORDER BY distance, id
+        """
+    filtered = filters is not None and filters.active
+    if not filtered and ef_search <= session_ef_search:
+        records = await conn.fetch(query, *params)
+    else:
+        async with conn.transaction():
+            await conn.execute(
+                """
+                SELECT set_config('hnsw.ef_search', $1, true),
+                       set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                       set_config('enable_seqscan', 'off', true),
+                       set_config('enable_bitmapscan', 'off', true)
+                """,
+                str(ef_search),
             )
-            SELECT id, distance FROM nearest ORDER BY distance, id
-            """,
-            *params,
-        )
+            records = await conn.fetch(query, *params)
     return [Candidate(record["id"], record["distance"]) for record in records]
 
 

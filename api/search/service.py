@@ -20,7 +20,7 @@ from api.search.schemas import SearchHit, SearchMeta, SearchRequest, SearchRespo
 class SearchTuning:
     """The settings that shape a search (from Settings; explicit so workers can pass them)."""
 
-    ef_search: int = 100
+    ef_search: int = 64
     exact_max_rows: int = 5_000
     candidate_pool: int = 50
     rrf_k: int = 60
@@ -50,8 +50,14 @@ async def nearest(
         if matching <= tuning.exact_max_rows:
             candidates = await repository.nearest_exact(conn, vector, filters, k=k)
             return Neighbours(candidates, "exact")
-    ef_search = max(tuning.ef_search, k)
-    candidates = await repository.nearest_hnsw(conn, vector, filters, k=k, ef_search=ef_search)
+    candidates = await repository.nearest_hnsw(
+        conn,
+        vector,
+        filters,
+        k=k,
+        ef_search=max(tuning.ef_search, k),
+        session_ef_search=tuning.ef_search,
+    )
     return Neighbours(candidates, "hnsw")
 
 

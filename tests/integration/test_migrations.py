@@ -101,6 +101,12 @@ async def test_schema_follows_settings(scratch_url):
     )
     assert "hnsw" in index and "vector_cosine_ops" in index
     assert "m='16'" in index and "ef_construction='64'" in index
+    storage = await fetchval(
+        scratch_url,
+        "SELECT attstorage FROM pg_attribute "
+        "WHERE attrelid = 'events'::regclass AND attname = 'embedding'",
+    )
+    assert storage == b"m"  # vectors stay in the row (see migration 0002)
 
 
 async def test_plain_sql_database_is_adopted_with_stamp(scratch_url):
