@@ -14,7 +14,7 @@ help:
 	@echo "make format       ruff format + ruff check --fix"
 	@echo "make migrate-up   alembic upgrade head      make migrate-down  alembic downgrade -1"
 	@echo "make migrate-rev m=\"message\"  new hand-written revision"
-	@echo "make bench        scripts/bench_search.py (see docs/benchmarks.md)"
+	@echo "make bench        build the benchmark corpus once, then scripts/bench_search.py"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,9 @@ migrate-rev: $(STAMP)
 	@test -n "$(m)" || (echo 'usage: make migrate-rev m="what changes"'; exit 2)
 	$(BIN)/alembic revision -m "$(m)"
 
+# The corpus (100k texts found on this machine + their embeddings) is built once, ~20 min.
 bench: $(STAMP)
+	$(BIN)/python scripts/bench_corpus.py
 	$(BIN)/python -m scripts.bench_search
 
 clean-data:

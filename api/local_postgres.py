@@ -6,8 +6,11 @@ server does not outlive the service.
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -47,29 +50,36 @@ def start_embedded_server(data_dir: Path) -> str:
 
 def _tune(admin_uri: str) -> bool:
     """Write EMBEDDED_SERVER_SETTINGS with ALTER SYSTEM; True when a restart is needed."""
-    import psycopg2
     from psycopg2 import sql
 
-    connection = psycopg2.connect(admin_uri)
+    with admin_cursor(admin_uri) as cursor:
+        cursor.execute(
+            "SELECT name, setting FROM pg_file_settings WHERE name = ANY(%s) AND applied",
+            (list(EMBEDDED_SERVER_SETTINGS),),
+        )
+        configured = dict(cursor.fetchall())
+        if all(configured.get(name) == value for name, value in EMBEDDED_SERVER_SETTINGS.items()):
+            return False
+        for name, value in EMBEDDED_SERVER_SETTINGS.items():
+            cursor.execute(
+                sql.SQL("ALTER SYSTEM SET {} = %s").format(sql.Identifier(name)), (value,)
+            )
+    return True
+
+
+@contextmanager
+def admin_cursor(uri: str) -> Iterator[Any]:
+    """A psycopg2 cursor in autocommit mode, for statements that cannot run in a transaction
+    (CREATE DATABASE, ALTER SYSTEM, VACUUM)."""
+    import psycopg2
+
+    connection = psycopg2.connect(uri)
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT name, setting FROM pg_file_settings WHERE name = ANY(%s) AND applied",
-                (list(EMBEDDED_SERVER_SETTINGS),),
-            )
-            configured = dict(cursor.fetchall())
-            if all(
-                configured.get(name) == value for name, value in EMBEDDED_SERVER_SETTINGS.items()
-            ):
-                return False
-            for name, value in EMBEDDED_SERVER_SETTINGS.items():
-                cursor.execute(
-                    sql.SQL("ALTER SYSTEM SET {} = %s").format(sql.Identifier(name)), (value,)
-                )
+            yield cursor
     finally:
         connection.close()
-    return True
 
 
 def _forget_dead_handles(data_dir: Path) -> None:
@@ -100,38 +110,20 @@ def with_database(uri: str, database: str) -> str:
 
 def ensure_database(admin_uri: str, database: str) -> str:
     """Create `database` on the server behind `admin_uri` if missing; return its URI."""
-    import psycopg2
     from psycopg2 import sql
 
-    connection = psycopg2.connect(admin_uri)
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
-            if cursor.fetchone() is None:
-                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-                log.info("database_created", database=database)
-    finally:
-        connection.close()
+    with admin_cursor(admin_uri) as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            log.info("database_created", database=database)
     return with_database(admin_uri, database)
 
 
 def drop_database(admin_uri: str, database: str) -> None:
-    import psycopg2
     from psycopg2 import sql
 
-    connection = psycopg2.connect(admin_uri)
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )
-    finally:
-        connection.close()
-
-
-def socket_host(uri: str) -> str | None:
-    """The unix socket directory of an embedded-server URI (None for TCP URIs)."""
-    values = parse_qs(urlsplit(uri).query).get("host")
-    return values[0] if values else None
+    with admin_cursor(admin_uri) as cursor:
+        cursor.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )

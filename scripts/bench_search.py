@@ -39,8 +39,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from api.local_postgres import drop_database, ensure_database, start_embedded_server
+from api.local_postgres import admin_cursor, drop_database, ensure_database, start_embedded_server
 from api.migrations import upgrade
+from scripts.serve import spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / ".data" / "bench"
@@ -67,36 +68,13 @@ def bench_database(*, fresh: bool) -> str:
 
 def vacuum_analyze(database_url: str) -> None:
     """What autovacuum does soon after a bulk load: fresh statistics, merged GIN pending lists."""
-    import psycopg2
-
-    connection = psycopg2.connect(database_url)
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE events")
-    finally:
-        connection.close()
+    with admin_cursor(database_url) as cursor:
+        cursor.execute("VACUUM ANALYZE events")
 
 
 def start_server(database_url: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "PORT": str(PORT),
-        "EMBEDDING_MODE": "real",
-        "LOG_LEVEL": "warning",
-    }
-    server = subprocess.Popen([sys.executable, "-m", "scripts.serve"], cwd=ROOT, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{BASE}/readiness", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    server.kill()
-    raise RuntimeError("the API server did not become ready within 120 s")
+    env = {"DATABASE_URL": database_url, "EMBEDDING_MODE": "real", "LOG_LEVEL": "warning"}
+    return spawn(env, port=PORT, timeout=120)
 
 
 def event(row: dict[str, Any], index: int, vector: np.ndarray | None) -> dict[str, Any]:

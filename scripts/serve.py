@@ -3,7 +3,14 @@
 The embedded server is stopped when this process exits; its data stays under DATA_DIR.
 """
 
+import os
 import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -38,6 +45,23 @@ def main() -> None:
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def spawn(env: dict[str, str], *, port: int, timeout: float = 60) -> subprocess.Popen[bytes]:
+    """Run this script in a child process (benchmarks, tests) and wait until it is ready."""
+    root = Path(__file__).resolve().parent.parent
+    child_env = {**os.environ, **env, "PORT": str(port)}
+    process = subprocess.Popen([sys.executable, "-m", "scripts.serve"], cwd=root, env=child_env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readiness", timeout=1) as reply:
+                if reply.status == 200:
+                    return process
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"the server on port {port} was not ready within {timeout:.0f} s")
 
 
 if __name__ == "__main__":

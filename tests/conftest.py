@@ -65,6 +65,15 @@ def database_url(admin_url: str) -> Iterator[str]:
     drop_database(admin_url, TEST_DATABASE)
 
 
+@pytest.fixture
+def scratch_url(admin_url: str) -> Iterator[str]:
+    """An empty, unmigrated database for tests that migrate or break one themselves."""
+    name = f"mnemolite_scratch_{os.getpid()}"
+    url = fresh_database(admin_url, name)
+    yield url
+    drop_database(admin_url, name)
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, embedding_mode="mock", _env_file=None)

@@ -1,30 +1,18 @@
 """Alembic owns the schema: reversible revisions that keep data, and adoption by `stamp`."""
 
 import io
-import os
 from contextlib import redirect_stdout
 
 import asyncpg
-import pytest
 
 from alembic import command
-from api.local_postgres import drop_database
 from api.migrations import alembic_config, downgrade, head_revision, upgrade
-from tests.conftest import fresh_database
 
 ROWS = [
     ('{"text": "the billing migration is done"}', '{"project": "alpha"}'),
     ('{"text": "deploy failed with ERR-4312"}', '{"project": "beta", "n": 2}'),
     ('{"title": "kept through downgrades"}', "{}"),
 ]
-
-
-@pytest.fixture
-def scratch_url(admin_url):
-    name = f"mnemolite_migrations_{os.getpid()}"
-    url = fresh_database(admin_url, name)
-    yield url
-    drop_database(admin_url, name)
 
 
 async def snapshot(url: str) -> list[tuple]:

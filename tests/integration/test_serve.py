@@ -6,14 +6,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
-import pytest
 
 from api.local_postgres import _forget_dead_handles
+from scripts.serve import spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,24 +33,9 @@ def postgres_running(data_dir: Path) -> bool:
 
 
 def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "PORT": str(port),
-        "EMBEDDING_MODE": "mock",
-        "LOG_LEVEL": "warning",
-    }
-    env.pop("DATABASE_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "scripts.serve"], cwd=ROOT, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readiness", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    process.kill()
-    pytest.fail("the server did not become ready in 60 s")
+    # An empty DATABASE_URL counts as unset: the embedded server under DATA_DIR.
+    env = {"DATA_DIR": str(data_dir), "DATABASE_URL": "", "EMBEDDING_MODE": "mock"}
+    return spawn({**env, "LOG_LEVEL": "warning"}, port=port)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

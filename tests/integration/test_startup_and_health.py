@@ -1,23 +1,11 @@
 """The lifespan refuses a database it cannot serve; health, readiness and metrics report truth."""
 
-import os
-
 import pytest
 from asgi_lifespan import LifespanManager
 
 from api.errors import StartupError
-from api.local_postgres import drop_database
 from api.main import create_app
 from api.migrations import downgrade, head_revision, upgrade
-from tests.conftest import fresh_database
-
-
-@pytest.fixture
-def scratch_url(admin_url):
-    name = f"mnemolite_startup_{os.getpid()}"
-    url = fresh_database(admin_url, name)
-    yield url
-    drop_database(admin_url, name)
 
 
 async def test_refuses_unmigrated_database(scratch_url, settings, embedders):
