@@ -39,7 +39,8 @@ RUN --mount=type=cache,target=/root/.cache/pip \
         "$(grep -oE '^torch==[^[:space:]#]+' /tmp/requirements.txt)"
 RUN --mount=type=cache,target=/root/.cache/pip \
     --mount=type=bind,source=requirements.txt,target=/tmp/requirements.txt \
-    pip install -r /tmp/requirements.txt \
+    --mount=type=bind,source=constraints.txt,target=/tmp/constraints.txt \
+    pip install -r /tmp/requirements.txt -c /tmp/constraints.txt \
  && python -c "import torch, sys; sys.exit(0 if not torch.version.cuda else 'CUDA torch was installed')"
 # The nomic model's remote code imports einops; it is not a dependency of the service itself.
 ARG MODEL_EXTRA_PACKAGES="einops==0.8.2"

@@ -4,13 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
+.PHONY: help install lock run api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
 
 help:
 	@echo "make run          install, start the embedded PostgreSQL, migrate, serve on 127.0.0.1:8001"
 	@echo "make api-test     install and run the whole test suite"
 	@echo "make test-fast    the suite without the real-model tests"
 	@echo "make lint         ruff check + ruff format --check + mypy"
+	@echo "make lock         re-pin every package into constraints.txt"
 	@echo "make format       ruff format + ruff check --fix"
 	@echo "make migrate-up   alembic upgrade head      make migrate-down  alembic downgrade -1"
 	@echo "make migrate-rev m=\"message\"  new hand-written revision"
@@ -20,9 +21,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch first and pinned: any other version pulls several GB of CUDA packages.
-$(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
-	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt -c constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -59,6 +60,13 @@ migrate-rev: $(STAMP)
 	$(BIN)/alembic revision -m "$(m)"
 
 # The corpus (100k texts found on this machine + their embeddings) is built once, ~20 min.
+# Re-pin every package after changing requirements*.txt (torch stays pinned in requirements.txt).
+lock: $(STAMP)
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
+	{ echo "# Every package of the tested environment, pinned: pip's constraints (-c). Made by"; \
+	  echo "# 'make lock' from pip freeze; torch is pinned in requirements.txt and installed first."; \
+	  $(BIN)/pip freeze | grep -vi '^torch=='; } > constraints.txt
+
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_corpus.py
 	$(BIN)/python -m scripts.bench_search
