@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     # Limits
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_batch_events: int = Field(default=1000, ge=1)
+    code_index_max_files: int = Field(default=500, ge=1)
 
     # Server
     host: str = "127.0.0.1"

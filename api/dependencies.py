@@ -12,6 +12,7 @@ from fastapi import Depends, Query, Request
 from pydantic import ValidationError
 
 from api.config import Settings
+from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Embedder
 from api.errors import InvalidInput, clean_message
 from api.events.schemas import EventFilters
@@ -28,6 +29,11 @@ async def get_text_embedder(request: Request) -> Embedder:
     return embedder
 
 
+async def get_embedders(request: Request) -> Embedders:
+    embedders: Embedders = request.state.embedders
+    return embedders
+
+
 async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
@@ -35,6 +41,7 @@ async def get_metrics(request: Request) -> Metrics:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EmbedderDep = Annotated[Embedder, Depends(get_text_embedder)]
+EmbeddersDep = Annotated[Embedders, Depends(get_embedders)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 
 

@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 import api
+from api.code_index.router import router as code_index_router
 from api.config import Settings, get_settings
 from api.database import create_pool, redact_password, resolve_database_url
 from api.embeddings.factory import Embedders, build_embedders
@@ -93,6 +94,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(events_router)
     app.include_router(search_router)
+    app.include_router(code_index_router)
     app.include_router(health_router)
 
     # Added last = outermost: slashes are normalised before anything else sees the path.

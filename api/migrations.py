@@ -26,6 +26,21 @@ def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
 
 
+def vector_schema() -> tuple[int, int, int]:
+    """(EMBEDDING_DIMENSION, HNSW_M, HNSW_EF_CONSTRUCTION) for DDL, read when a migration runs.
+
+    Integers validated by Settings: DDL cannot take bind parameters for a type modifier.
+    """
+    from api.config import get_settings
+
+    settings = get_settings()
+    return (
+        int(settings.embedding_dimension),
+        int(settings.hnsw_m),
+        int(settings.hnsw_ef_construction),
+    )
+
+
 def head_revision() -> str:
     script = ScriptDirectory(str(ROOT / "alembic"))
     head = script.get_current_head()

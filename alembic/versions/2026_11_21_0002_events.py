@@ -11,7 +11,7 @@ Create Date: 2026-11-21
 from collections.abc import Sequence
 
 from alembic import op
-from api.config import get_settings
+from api.migrations import vector_schema
 
 revision: str = "0002_events"
 down_revision: str | None = "0001_baseline"
@@ -20,11 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    settings = get_settings()
-    # Integers validated by Settings; DDL cannot take bind parameters for a type modifier.
-    dimension = int(settings.embedding_dimension)
-    m = int(settings.hnsw_m)
-    ef_construction = int(settings.hnsw_ef_construction)
+    dimension, m, ef_construction = vector_schema()
 
     op.execute("CREATE EXTENSION IF NOT EXISTS vector")
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")

@@ -1,0 +1,54 @@
+"""The words a chunk is found by, and the text its natural-language embedding is made from.
+
+Identifiers are split (`fetchUserProfile`, `fetch_user_profile` -> `fetch user profile`) so that
+a search for "user profile" finds the code whose names say it; the original identifiers stay
+too, so an exact name still matches.
+"""
+
+import re
+
+from api.code_index.chunking import Chunk
+
+CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_BODY_WORDS = 4000
+
+
+def split_identifier(identifier: str) -> list[str]:
+    """`parseHTTPResponse_v2` -> ["parse", "http", "response", "v2"]."""
+    parts: list[str] = []
+    for piece in re.split(r"[_\W]+", identifier):
+        parts.extend(part.lower() for part in CAMEL.split(piece) if part)
+    return parts
+
+
+def words(text: str) -> str:
+    """Every identifier of `text`, itself and split into words, in order, once each."""
+    seen: dict[str, None] = {}
+    for identifier in IDENTIFIER.findall(text):
+        seen.setdefault(identifier.lower(), None)
+        for part in split_identifier(identifier):
+            seen.setdefault(part, None)
+    return " ".join(list(seen)[:MAX_BODY_WORDS])
+
+
+def search_fields(chunk: Chunk) -> tuple[str, str, str]:
+    """(name, doc, body) words, weighted A, B and C by the full-text column."""
+    meta = chunk.metadata
+    name = words(chunk.qualified_name.replace("/", " "))
+    doc = " ".join(
+        part for part in (words(meta.get("signature") or ""), meta.get("docstring") or "") if part
+    )
+    return name, doc, words(chunk.source)
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """The natural-language side of a chunk, for the text model."""
+    meta = chunk.metadata
+    parts = [
+        " ".join(split_identifier(chunk.qualified_name.replace(".", "_"))),
+        f"{chunk.kind} in {chunk.language}",
+        meta.get("signature") or "",
+        meta.get("docstring") or "",
+    ]
+    return "\n".join(part for part in parts if part)
