@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 import api
 from api.code_index.router import router as code_index_router
+from api.code_search.router import router as code_search_router
 from api.config import Settings, get_settings
 from api.database import create_pool, redact_password, resolve_database_url
 from api.embeddings.factory import Embedders, build_embedders
@@ -95,6 +96,7 @@ def create_app(
     app.include_router(events_router)
     app.include_router(search_router)
     app.include_router(code_index_router)
+    app.include_router(code_search_router)
     app.include_router(health_router)
 
     # Added last = outermost: slashes are normalised before anything else sees the path.

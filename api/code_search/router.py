@@ -1,0 +1,39 @@
+"""HTTP routes of code search (paths of MnemoLite v1)."""
+
+from fastapi import APIRouter
+
+from api.code_search import service
+from api.code_search.schemas import (
+    CodeSearchResponse,
+    HybridSearchRequest,
+    HybridSearchResponse,
+    LexicalSearchRequest,
+    VectorSearchRequest,
+)
+from api.database import Conn
+from api.dependencies import EmbeddersDep
+from api.search.dependencies import TuningDep
+
+router = APIRouter(prefix="/v1/code/search", tags=["code"])
+
+
+@router.post("/hybrid", response_model=HybridSearchResponse)
+async def hybrid(
+    request: HybridSearchRequest, conn: Conn, embedders: EmbeddersDep, tuning: TuningDep
+) -> HybridSearchResponse:
+    """Code by meaning and words: lexical, text-vector and code-vector lists fused by RRF."""
+    return await service.hybrid(conn, embedders, request, tuning=tuning)
+
+
+@router.post("/lexical", response_model=CodeSearchResponse)
+async def lexical(request: LexicalSearchRequest, conn: Conn) -> CodeSearchResponse:
+    """Code whose identifiers, comments or docstrings contain the query's words."""
+    return await service.lexical(conn, request)
+
+
+@router.post("/vector", response_model=CodeSearchResponse)
+async def vector(
+    request: VectorSearchRequest, conn: Conn, embedders: EmbeddersDep, tuning: TuningDep
+) -> CodeSearchResponse:
+    """Code nearest to the query, by its description (TEXT) or its source (CODE)."""
+    return await service.vector(conn, embedders, request, tuning=tuning)
