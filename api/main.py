@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI
 
 import api
+from api.code_graph.router import router as code_graph_router
 from api.code_index.router import router as code_index_router
 from api.code_search.router import router as code_search_router
 from api.config import Settings, get_settings
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(search_router)
     app.include_router(code_index_router)
     app.include_router(code_search_router)
+    app.include_router(code_graph_router)
     app.include_router(health_router)
 
     # Added last = outermost: slashes are normalised before anything else sees the path.

@@ -151,6 +151,8 @@ async def delete_repository(conn: asyncpg.Connection, repository: str) -> tuple[
     chunks: int = await conn.fetchval(
         "SELECT count(*) FROM code_chunks WHERE repository = $1", repository
     )
+    # Module and external nodes belong to no chunk, so the cascade does not reach them.
+    await conn.execute("DELETE FROM nodes WHERE repository = $1", repository)
     files = await conn.fetch(
         "DELETE FROM code_files WHERE repository = $1 RETURNING id", repository
     )

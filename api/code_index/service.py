@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from api.code_graph import repository as graph_repository
 from api.code_index import repository
 from api.code_index.chunking import Chunk, Skipped, chunk_file
+from api.code_index.graph import build_graph
 from api.code_index.languages import language_for
 from api.code_index.schemas import (
     FileError,
@@ -105,11 +107,18 @@ async def index_files(
         removed = 0
         if request.full_snapshot:
             removed = await repository.delete_files_except(conn, request.repository, paths)
+        nodes = edges = 0
+        if request.build_graph:
+            chunks = await graph_repository.repository_chunks(conn, request.repository)
+            graph = build_graph(chunks)
+            nodes, edges = await graph_repository.replace_graph(conn, request.repository, graph)
 
     return IndexResult(
         repository=request.repository,
         indexed_files=len(parsed),
         indexed_chunks=len(all_chunks),
+        indexed_nodes=nodes,
+        indexed_edges=edges,
         unchanged_files=len(request.files) - len(changed),
         skipped_files=skipped,
         removed_files=removed,

@@ -1,0 +1,114 @@
+"""SQL of the code graph: replace a repository's graph, traverse it, find paths, count it."""
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from api.code_index.graph import ChunkInfo, Graph
+from api.ids import uuid7
+
+NODE_COLUMNS = "n.id, n.kind, n.name, n.qualified_name, n.file_path, n.chunk_id"
+
+
+async def repository_chunks(conn: asyncpg.Connection, repository: str) -> list[ChunkInfo]:
+    records = await conn.fetch(
+        """
+        SELECT id::text, kind, name, qualified_name, file_path, language, metadata
+        FROM code_chunks WHERE repository = $1 ORDER BY file_path, start_line
+        """,
+        repository,
+    )
+    return [ChunkInfo(**dict(record)) for record in records]
+
+
+async def replace_graph(conn: asyncpg.Connection, repository: str, graph: Graph) -> tuple[int, int]:
+    """Swap the repository's nodes and edges for `graph` (call inside a transaction)."""
+    await conn.execute("DELETE FROM nodes WHERE repository = $1", repository)
+    ids = {key: uuid7() for key in graph.nodes}
+    nodes = list(graph.nodes.items())
+    await conn.execute(
+        """
+        INSERT INTO nodes (id, repository, chunk_id, kind, name, qualified_name, file_path)
+        SELECT u.id, $1, u.chunk_id, u.kind, u.name, u.qualified_name, u.file_path
+        FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
+            AS u(id, chunk_id, kind, name, qualified_name, file_path)
+        """,
+        repository,
+        [ids[key] for key, _ in nodes],
+        [UUID(value[4]) if value[4] else None for _, value in nodes],
+        [value[0] for _, value in nodes],
+        [value[1] for _, value in nodes],
+        [value[2] for _, value in nodes],
+        [value[3] for _, value in nodes],
+    )
+    edges = sorted(graph.edges)
+    await conn.execute(
+        """
+        INSERT INTO edges (repository, source_id, target_id, relationship)
+        SELECT $1, u.source, u.target, u.relationship
+        FROM unnest($2::uuid[], $3::uuid[], $4::text[]) AS u(source, target, relationship)
+        """,
+        repository,
+        [ids[source] for source, _, _ in edges],
+        [ids[target] for _, target, _ in edges],
+        [relationship for _, _, relationship in edges],
+    )
+    return len(nodes), len(edges)
+
+
+async def get_node(conn: asyncpg.Connection, node_id: UUID) -> dict[str, Any] | None:
+    record = await conn.fetchrow(f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.id = $1", node_id)
+    return dict(record) if record else None
+
+
+async def node_of_chunk(conn: asyncpg.Connection, chunk_id: UUID) -> dict[str, Any] | None:
+    record = await conn.fetchrow(
+        f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.chunk_id = $1", chunk_id
+    )
+    return dict(record) if record else None
+
+
+async def neighbours(
+    conn: asyncpg.Connection,
+    node_ids: Sequence[UUID],
+    *,
+    outbound: bool,
+    relationship: str | None,
+) -> list[tuple[UUID, UUID, str]]:
+    """(from, to, relationship) for every edge leaving (or entering) `node_ids`."""
+    near, far = ("source_id", "target_id") if outbound else ("target_id", "source_id")
+    records = await conn.fetch(
+        f"""
+        SELECT e.{near} AS near, e.{far} AS far, e.relationship FROM edges e
+        WHERE e.{near} = ANY($1::uuid[]) AND ($2::text IS NULL OR e.relationship = $2)
+        ORDER BY e.id
+        """,
+        list(node_ids),
+        relationship,
+    )
+    return [(record["near"], record["far"], record["relationship"]) for record in records]
+
+
+async def get_nodes(
+    conn: asyncpg.Connection, node_ids: Sequence[UUID]
+) -> dict[UUID, dict[str, Any]]:
+    records = await conn.fetch(
+        f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.id = ANY($1::uuid[])", list(node_ids)
+    )
+    return {record["id"]: dict(record) for record in records}
+
+
+async def stats(conn: asyncpg.Connection, repository: str) -> dict[str, Any]:
+    kinds = await conn.fetch(
+        "SELECT kind, count(*) AS n FROM nodes WHERE repository = $1 GROUP BY kind", repository
+    )
+    relations = await conn.fetch(
+        "SELECT relationship, count(*) AS n FROM edges WHERE repository = $1 GROUP BY relationship",
+        repository,
+    )
+    return {
+        "nodes_by_kind": {record["kind"]: record["n"] for record in kinds},
+        "edges_by_relationship": {record["relationship"]: record["n"] for record in relations},
+    }
