@@ -52,8 +52,8 @@ class HybridSearchRequest(BaseModel):
     top_k: int = Field(default=10, ge=1, le=100)
     enable_lexical: bool = True
     enable_vector: bool = True
-    lexical_weight: float = Field(default=1.0, ge=0, le=10)
-    vector_weight: float = Field(default=1.0, ge=0, le=10)
+    lexical_weight: float = Field(default=0.4, ge=0, le=10)
+    vector_weight: float = Field(default=0.6, ge=0, le=10)
     candidate_pool_size: int = Field(default=50, ge=1, le=500)
 
 
