@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lock run api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
+.PHONY: help install lock index run api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
 
 help:
 	@echo "make run          install, start the embedded PostgreSQL, migrate, serve on 127.0.0.1:8001"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-fast    the suite without the real-model tests"
 	@echo "make lint         ruff check + ruff format --check + mypy"
 	@echo "make lock         re-pin every package into constraints.txt"
+	@echo "make index path=DIR repo=NAME   index a local directory (service running)"
 	@echo "make format       ruff format + ruff check --fix"
 	@echo "make migrate-up   alembic upgrade head      make migrate-down  alembic downgrade -1"
 	@echo "make migrate-rev m=\"message\"  new hand-written revision"
@@ -60,6 +61,11 @@ migrate-rev: $(STAMP)
 	$(BIN)/alembic revision -m "$(m)"
 
 # The corpus (100k texts found on this machine + their embeddings) is built once, ~20 min.
+# Index a local directory through the running service (`make run` in another terminal).
+index: $(STAMP)
+	@test -n "$(path)" -a -n "$(repo)" || (echo 'usage: make index path=DIR repo=NAME'; exit 2)
+	$(BIN)/python -m scripts.index_dir "$(path)" --repo "$(repo)"
+
 # Re-pin every package after changing requirements*.txt (torch stays pinned in requirements.txt).
 lock: $(STAMP)
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt

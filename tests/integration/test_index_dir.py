@@ -1,0 +1,69 @@
+"""`make index`: walk a directory with .gitignore rules and index it through the service."""
+
+import socket
+
+import httpx
+
+from scripts.index_dir import index_directory, source_files
+from scripts.serve import spawn
+
+
+def make_tree(root):
+    files = {
+        ".gitignore": "*.log\nbuild/\n",
+        "src/app.py": "def main():\n    return helper()\n\n\ndef helper():\n    return 1\n",
+        "src/app.log": "noise\n",
+        "build/out.py": "x = 1\n",
+        "sub/.gitignore": "secret.txt\n/local.py\n",
+        "sub/secret.txt": "token\n",
+        "sub/local.py": "y = 2\n",
+        "sub/deeper/local.py": "z = 3\n",
+        "sub/keep.js": "export function keep() { return 1; }\n",
+    }
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    (root / "logo.png").write_bytes(b"\x89PNG\x00\x00data")
+    (root / ".git").mkdir()
+    (root / ".git" / "config").write_text("[core]\n")
+
+
+def test_walk_applies_gitignore_and_skips_binaries(tmp_path):
+    make_tree(tmp_path)
+    paths = [path for path, _ in source_files(tmp_path)]
+    assert paths == [
+        ".gitignore",
+        "src/app.py",
+        "sub/.gitignore",
+        "sub/deeper/local.py",  # `/local.py` in sub/.gitignore is anchored to sub/
+        "sub/keep.js",
+    ]
+
+
+def test_index_directory_through_the_service(tmp_path):
+    make_tree(tmp_path / "repo")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": "",
+        "EMBEDDING_MODE": "mock",
+        "LOG_LEVEL": "warning",
+    }
+    server = spawn(env, port=port)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            summary = index_directory(client, tmp_path / "repo", "demo")
+            assert summary["files_seen"] == 5 and summary["batches"] == 1
+            assert summary["indexed_files"] == 5 and summary["indexed_chunks"] > 0
+            again = index_directory(client, tmp_path / "repo", "demo")
+            assert again["unchanged_files"] == 5 and again["indexed_files"] == 0
+            (tmp_path / "repo" / "sub" / "keep.js").unlink()
+            after = index_directory(client, tmp_path / "repo", "demo")
+            assert after["removed_files"] == 1  # one batch: sent as a full snapshot
+            listing = client.get("/v1/code/index/repositories").json()["repositories"]
+            assert listing[0]["repository"] == "demo" and listing[0]["file_count"] == 4
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
