@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_batch_events: int = Field(default=1000, ge=1)
     code_index_max_files: int = Field(default=500, ge=1)
+    index_worker_in_process: bool = True
+    index_worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
     # Server
     host: str = "127.0.0.1"

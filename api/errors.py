@@ -109,6 +109,16 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        error_body(
+            "invalid_input",
+            "A string contains a character PostgreSQL cannot store (the NUL character \\u0000).",
+        ),
+        status_code=422,
+    )
+
+
 async def _query_canceled(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         error_body("timeout", "The query took longer than DB_STATEMENT_TIMEOUT_MS allows."),
@@ -126,6 +136,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(asyncpg.exceptions.QueryCanceledError, _query_canceled)
+    for exc_type in (
+        asyncpg.exceptions.UntranslatableCharacterError,
+        asyncpg.exceptions.CharacterNotInRepertoireError,
+    ):
+        app.add_exception_handler(exc_type, _unstorable_text)
     for exc_type in DATABASE_UNAVAILABLE:
         app.add_exception_handler(exc_type, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

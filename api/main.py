@@ -1,6 +1,7 @@
 """The FastAPI application: `create_app()` wires settings, middleware, routes and the lifespan."""
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypedDict
@@ -20,6 +21,8 @@ from api.errors import install_error_handlers
 from api.events.router import router as events_router
 from api.health import service as health_service
 from api.health.router import router as health_router
+from api.index_jobs import service as index_jobs
+from api.index_jobs.router import router as index_jobs_router
 from api.log_setup import configure_logging
 from api.metrics import Metrics, create_metrics
 from api.middleware import (
@@ -68,6 +71,19 @@ def create_app(
             active = embedders or owned
             assert active is not None
             await active.start()
+            stop_worker = asyncio.Event()
+            worker = None
+            if settings.index_worker_in_process:
+                worker = asyncio.create_task(
+                    index_jobs.work(
+                        pool,
+                        active,
+                        stop_worker,
+                        worker=f"api-{os.getpid()}",
+                        poll_seconds=settings.index_worker_poll_seconds,
+                    ),
+                    name="index-worker",
+                )
             log.info(
                 "service_ready",
                 text_model=active.text.model_name,
@@ -75,7 +91,12 @@ def create_app(
                 dimension=active.text.dimension,
                 database=redact_password(url),
             )
-            yield {"pool": pool, "embedders": active}
+            try:
+                yield {"pool": pool, "embedders": active}
+            finally:
+                stop_worker.set()
+                if worker is not None:
+                    await worker  # finishes the job batch in progress
         finally:
             # Embedders passed in belong to the caller, who closes them.
             if owned is not None:
@@ -99,6 +120,7 @@ def create_app(
     app.include_router(code_index_router)
     app.include_router(code_search_router)
     app.include_router(code_graph_router)
+    app.include_router(index_jobs_router)
     app.include_router(health_router)
 
     # Added last = outermost: slashes are normalised before anything else sees the path.

@@ -141,6 +141,6 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     url = request.getfixturevalue("database_url")
     connection = await asyncpg.connect(url)
     try:
-        await connection.execute("TRUNCATE events, code_files, nodes CASCADE")
+        await connection.execute("TRUNCATE events, code_files, nodes, index_jobs CASCADE")
     finally:
         await connection.close()

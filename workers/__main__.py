@@ -1,28 +1,45 @@
-"""`python -m workers`: the background worker process (the compose `worker` service).
+"""`python -m workers`: a process that runs background index jobs (the compose `worker`).
 
-No job types exist yet: code-indexing jobs arrive with the code intelligence domain. Until then
-the process says so and waits for a stop signal, so a supervisor does not restart it in a loop.
+It uses the same services and repositories as the API. Set INDEX_WORKER_IN_PROCESS=false on the
+API when workers run separately; both may run at once (jobs are claimed with SKIP LOCKED).
 """
 
 import asyncio
+import os
 import signal
+import socket
 
 import structlog
 
 from api.config import get_settings
+from api.database import create_pool, resolve_database_url
+from api.embeddings.factory import build_embedders
+from api.index_jobs import service as index_jobs
 from api.log_setup import configure_logging
 
 log = structlog.get_logger(__name__)
 
 
 async def run() -> None:
+    settings = get_settings()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    log.info("worker_idle", reason="no background job types are defined yet")
-    await stop.wait()
-    log.info("worker_stopped")
+    url = await asyncio.to_thread(resolve_database_url, settings)
+    pool = await create_pool(url, settings)
+    embedders = await asyncio.to_thread(build_embedders, settings)
+    await embedders.start()
+    name = f"worker-{socket.gethostname()}-{os.getpid()}"
+    log.info("worker_started", worker=name)
+    try:
+        await index_jobs.work(
+            pool, embedders, stop, worker=name, poll_seconds=settings.index_worker_poll_seconds
+        )
+    finally:
+        await embedders.aclose()
+        await pool.close()
+        log.info("worker_stopped", worker=name)
 
 
 def main() -> None:

@@ -157,6 +157,12 @@ async def _embed(
     return list(text_vectors), list(code_vectors)
 
 
+async def remove_absent(conn: asyncpg.Connection, name: str, paths: Sequence[str]) -> int:
+    """Remove a repository's files that are not in `paths` (the end of a full snapshot)."""
+    async with conn.transaction():
+        return await repository.delete_files_except(conn, name, paths)
+
+
 async def list_repositories(conn: asyncpg.Connection) -> RepositoryList:
     return RepositoryList(repositories=await repository.list_repositories(conn))
 

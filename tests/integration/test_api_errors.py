@@ -197,3 +197,16 @@ async def test_metrics_label_routes_by_template(client):
     assert count("GET", "/v1/events/{event_id}", 404) >= 1
     assert count("POST", "/v1/events", 201) >= 1
     assert count("GET", "unmatched", 404) >= 1
+
+
+async def test_nul_characters_get_a_clear_422_and_nothing_is_written(client, conn):
+    for body in (
+        {"content": {"text": "a\u0000b"}},
+        {"content": {"text": "ok"}, "metadata": {"tag": "x\u0000"}},
+    ):
+        response = await client.post("/v1/events", json=body)
+        assert response.status_code == 422, response.text
+        assert "\\u0000" in response.json()["detail"]
+    batch = {"events": [{"content": {"text": "fine"}}, {"content": {"text": "bad\u0000"}}]}
+    assert (await client.post("/v1/events/batch", json=batch)).status_code == 422
+    assert await conn.fetchval("SELECT count(*) FROM events") == 0
