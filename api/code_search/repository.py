@@ -42,11 +42,18 @@ def filter_clause(filters: CodeFilters, params: list[Any]) -> str:
 
 
 async def lexical(
-    conn: asyncpg.Connection, tsquery: str, name_query: str, filters: CodeFilters, *, k: int
+    conn: asyncpg.Connection,
+    tsquery: str,
+    query: str,
+    filters: CodeFilters,
+    *,
+    k: int,
+    match_names: bool,
 ) -> list[Candidate]:
-    """Chunks matching any query word (weighted name > signature/doc > body), plus names
-    similar to the query by trigrams; scored by ts_rank_cd plus name similarity."""
-    params: list[Any] = [tsquery, name_query]
+    """Chunks matching any query word (weighted name > signature/doc > body), scored by
+    ts_rank_cd plus the name's trigram similarity to the query; with `match_names`, names
+    similar enough to the query match even when no word does."""
+    params: list[Any] = [tsquery, query, match_names]
     where = filter_clause(filters, params)
     params.append(k)
     records = await conn.fetch(
@@ -55,7 +62,7 @@ async def lexical(
                coalesce(ts_rank_cd(c.search_text, q), 0)
                + word_similarity($2, c.qualified_name) AS score
         FROM code_chunks c, to_tsquery('english', $1) q
-        WHERE (c.search_text @@ q OR $2 <% c.qualified_name) AND {where}
+        WHERE (c.search_text @@ q OR ($3 AND $2 <% c.qualified_name)) AND {where}
         ORDER BY score DESC, c.id
         LIMIT ${len(params)}
         """,
