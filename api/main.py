@@ -4,11 +4,13 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TypedDict
 
 import asyncpg
 import structlog
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 import api
 from api.code_graph.router import router as code_graph_router
@@ -32,8 +34,10 @@ from api.middleware import (
 )
 from api.migrations import head_revision
 from api.search.router import router as search_router
+from api.ui.router import router as ui_router
 
 log = structlog.get_logger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 class State(TypedDict):
@@ -121,6 +125,8 @@ def create_app(
     app.include_router(code_search_router)
     app.include_router(code_graph_router)
     app.include_router(index_jobs_router)
+    app.include_router(ui_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health_router)
 
     # Added last = outermost: slashes are normalised before anything else sees the path.

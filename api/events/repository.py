@@ -134,6 +134,17 @@ async def list_events(
     return [to_event(record) for record in records]
 
 
+async def count_events(conn: asyncpg.Connection, *, exact_below: int) -> tuple[int, bool]:
+    """(count, estimated): PostgreSQL's estimate for large tables, an exact count otherwise."""
+    estimate = await conn.fetchval(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('events')"
+    )
+    if estimate is not None and estimate >= exact_below:
+        return int(estimate), True
+    exact: int = await conn.fetchval("SELECT count(*) FROM events")
+    return exact, False
+
+
 async def embedding_column_dimension(conn: asyncpg.Connection) -> int | None:
     """The declared dimension of events.embedding (None when the table does not exist)."""
     value: int | None = await conn.fetchval(

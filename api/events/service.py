@@ -131,6 +131,11 @@ async def merge_metadata(
     return event
 
 
+async def count_events(conn: asyncpg.Connection) -> tuple[int, bool]:
+    """How many events are stored: exact up to 100k, PostgreSQL's estimate beyond."""
+    return await repository.count_events(conn, exact_below=100_000)
+
+
 async def list_events(
     conn: asyncpg.Connection,
     *,
