@@ -4,31 +4,46 @@ A normal request gets the whole page; an HTMX request (`HX-Request`) gets the pa
 block only. Responses say `Vary: HX-Request` so caches keep the two apart.
 """
 
+import contextlib
+import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from api.code_index import service as code_index
 from api.database import Conn
+from api.dependencies import EmbedderDep, make_filters
+from api.errors import AppError
 from api.events import service as events
+from api.events.exceptions import EventNotFound
 from api.health import service as health
+from api.search import service as search
+from api.search.dependencies import TuningDep
+from api.search.schemas import SearchRequest
+
+PAGE_SIZE = 20
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-def render(request: Request, name: str, context: dict[str, Any]) -> HTMLResponse:
+def render(
+    request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
     context = {"request": request, **context}
     if request.headers.get("HX-Request") == "true":
         template = TEMPLATES.get_template(name)
         html = "".join(template.blocks["content"](template.new_context(context)))
-        response = HTMLResponse(html)
+        response = HTMLResponse(html, status_code=status_code)
     else:
-        response = TEMPLATES.TemplateResponse(request, name, context)
+        response = TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Vary"] = "HX-Request"
     return response
 
@@ -55,3 +70,106 @@ async def dashboard(request: Request, conn: Conn) -> HTMLResponse:
             "health": report,
         },
     )
+
+
+def metadata_value(raw: str) -> Any:
+    """A form value as JSON when it is (numbers, true/false, null), else the text itself."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def when(raw: str | None) -> datetime | None:
+    return datetime.fromisoformat(raw) if raw else None
+
+
+@router.get("/events", response_class=HTMLResponse)
+async def events_page(
+    request: Request,
+    conn: Conn,
+    key: str | None = None,
+    value: str | None = None,
+    ts_start: str | None = None,
+    ts_end: str | None = None,
+    offset: int = 0,
+) -> HTMLResponse:
+    """Events, newest first, filtered by a metadata key/value and a time window."""
+    query = {"key": key, "value": value, "ts_start": ts_start, "ts_end": ts_end}
+    context: dict[str, Any] = {"page": "events", **query, "error": None}
+
+    def page_url(new_offset: int) -> str:
+        kept = {name: item for name, item in query.items() if item}
+        return "/ui/events?" + urlencode({**kept, "offset": max(new_offset, 0)})
+
+    try:
+        metadata = {key: metadata_value(value or "")} if key else None
+        filters = make_filters(metadata, when(ts_start), when(ts_end))
+        listing = await events.list_events(
+            conn, filters=filters, limit=PAGE_SIZE, offset=max(offset, 0)
+        )
+    except (AppError, ValueError) as exc:
+        detail = exc.detail if isinstance(exc, AppError) else str(exc)
+        context["error"] = f"Invalid filter: {detail}"
+        listing = await events.list_events(conn, filters=None, limit=PAGE_SIZE, offset=0)
+    return render(request, "events.html", {**context, "page": listing, "page_url": page_url})
+
+
+async def _event_page(
+    request: Request,
+    conn: Any,
+    embedder: Any,
+    tuning: Any,
+    event_id: UUID,
+    *,
+    error: str | None = None,
+) -> HTMLResponse:
+    try:
+        event = await events.get_event(conn, event_id, include_embedding=True)
+    except EventNotFound as exc:
+        context = {"message": exc.detail, "back": "/ui/events", "page": "events"}
+        return render(request, "not_found.html", context, status_code=404)
+    neighbours = []
+    if event.embedding is not None:
+        similar = await search.search(
+            conn,
+            embedder,
+            SearchRequest(vector=event.embedding, mode="vector", limit=6),
+            tuning=tuning,
+        )
+        neighbours = [hit for hit in similar.data if hit.id != event.id][:5]
+    shown = event.model_copy(update={"embedding": None})
+    context = {"page": "events", "event": shown, "neighbours": neighbours, "error": error}
+    return render(request, "event.html", context)
+
+
+@router.get("/events/{event_id}", response_class=HTMLResponse)
+async def event_page(
+    event_id: UUID, request: Request, conn: Conn, embedder: EmbedderDep, tuning: TuningDep
+) -> HTMLResponse:
+    """One event: content, metadata, similar events, editing and deletion."""
+    return await _event_page(request, conn, embedder, tuning, event_id)
+
+
+@router.post("/events/{event_id}/metadata", response_class=HTMLResponse)
+async def set_metadata(
+    event_id: UUID, request: Request, conn: Conn, embedder: EmbedderDep, tuning: TuningDep
+) -> HTMLResponse:
+    """Set one metadata key (shallow merge, as PATCH /v1/events/{id}/metadata)."""
+    form = await request.form()
+    key = str(form.get("key") or "").strip()
+    if not key:
+        return await _event_page(request, conn, embedder, tuning, event_id, error="Give a key.")
+    with contextlib.suppress(EventNotFound):  # the page then says it is gone
+        await events.merge_metadata(
+            conn, event_id, {key: metadata_value(str(form.get("value") or ""))}
+        )
+    return await _event_page(request, conn, embedder, tuning, event_id)
+
+
+@router.delete("/events/{event_id}")
+async def delete_event(event_id: UUID, conn: Conn) -> Response:
+    """Delete an event, then send the browser back to the list."""
+    with contextlib.suppress(EventNotFound):  # already gone: the list is right either way
+        await events.delete_event(conn, event_id)
+    return Response(status_code=200, headers={"HX-Redirect": "/ui/events"})

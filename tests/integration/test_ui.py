@@ -42,3 +42,53 @@ async def test_vendored_assets_are_served_offline(client):
     assert b"htmx" in script.content[:2000]
     css = await client.get("/static/css/mnemolite.css")
     assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+
+
+async def make_events(client, count: int) -> list[dict]:
+    created = []
+    for i in range(count):
+        body = {
+            "content": {"text": f"note number {i} about billing"},
+            "metadata": {"project": "alpha" if i % 2 else "beta", "n": i},
+            "timestamp": f"2026-01-{i + 1:02d}T12:00:00Z",
+        }
+        created.append((await client.post("/v1/events", json=body)).json())
+    return created
+
+
+async def test_events_list_filters_and_pages(client):
+    await make_events(client, 25)
+    first = (await client.get("/ui/events")).text
+    assert first.count('href="/ui/events/') == 20  # one page
+    assert "note number 24" in first and "Older" in first and "Newer" not in first
+    second = await client.get("/ui/events", params={"offset": 20}, headers={"HX-Request": "true"})
+    assert "<html" not in second.text and "note number 0" in second.text
+    assert "Newer" in second.text and "Older" not in second.text
+    filtered = (await client.get("/ui/events", params={"key": "n", "value": "7"})).text
+    assert filtered.count('href="/ui/events/') == 1 and "note number 7" in filtered
+    window = await client.get(
+        "/ui/events", params={"ts_start": "2026-01-03T00:00", "ts_end": "2026-01-04T23:59"}
+    )
+    assert window.text.count('href="/ui/events/') == 2
+    bad = await client.get("/ui/events", params={"ts_start": "soon"})
+    assert bad.status_code == 200 and "Invalid filter" in bad.text
+
+
+async def test_event_page_shows_neighbours_edits_and_deletes(client):
+    created = await make_events(client, 4)
+    event = created[1]
+    page = await client.get(f"/ui/events/{event['id']}")
+    assert page.status_code == 200
+    assert "note number 1 about billing" in page.text
+    assert page.text.count('<td><a href="/ui/events/') == 3  # the other events, by similarity
+    edited = await client.post(
+        f"/ui/events/{event['id']}/metadata", data={"key": "reviewed", "value": "true"}
+    )
+    assert '"reviewed": true' in edited.text
+    stored = (await client.get(f"/v1/events/{event['id']}")).json()["metadata"]
+    assert stored == {"project": "alpha", "n": 1, "reviewed": True}
+    deleted = await client.delete(f"/ui/events/{event['id']}")
+    assert deleted.headers["HX-Redirect"] == "/ui/events"
+    assert (await client.get(f"/v1/events/{event['id']}")).status_code == 404
+    gone = await client.get(f"/ui/events/{event['id']}")
+    assert gone.status_code == 404 and "No event with id" in gone.text
