@@ -23,6 +23,7 @@ async def test_dashboard_page_shows_counts_health_models_and_recent_events(clien
     assert re.search(r'data-testid="chunk-count">1<', html)
     assert re.search(r'data-testid="health">ok<', html)
     assert "second note" in html and "demo" in html
+    assert html.count('<td><a href="/ui/events/') == 2  # recent events link to their pages
     assert embedders.text.model_name in html
     assert "/static/vendor/htmx-2.0.11.min.js" in html
 
