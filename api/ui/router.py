@@ -6,6 +6,7 @@ block only. Responses say `Vary: HX-Request` so caches keep the two apart.
 
 import contextlib
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from uuid import UUID
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+from pydantic import ValidationError
 
 from api.code_index import service as code_index
 from api.database import Conn
@@ -31,6 +34,30 @@ PAGE_SIZE = 20
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
 
+
+def highlight(text: str, query: str | None) -> Markup:
+    """Escape `text` and mark the query's words (two letters or more) in it."""
+    escaped = escape(text)
+    words = sorted({w for w in re.findall(r"\w{2,}", query or "")}, key=len, reverse=True)
+    if not words:
+        return escaped
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    return Markup(pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", str(escaped)))
+
+
+def compact_json(value: Any) -> str:
+    """JSON for reading (autoescaping makes it safe; `tojson` would show `<` as \\u003c)."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+TEMPLATES.env.filters.update(
+    highlight=highlight, compact_json=compact_json, pretty_json=pretty_json
+)
+
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
@@ -40,7 +67,10 @@ def render(
     context = {"request": request, **context}
     if request.headers.get("HX-Request") == "true":
         template = TEMPLATES.get_template(name)
-        html = "".join(template.blocks["content"](template.new_context(context)))
+        # A request aimed at a named block (hx-target="#results") gets that block only.
+        block = request.headers.get("HX-Target") or ""
+        block = block if block in template.blocks else "content"
+        html = "".join(template.blocks[block](template.new_context(context)))
         response = HTMLResponse(html, status_code=status_code)
     else:
         response = TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
@@ -173,3 +203,38 @@ async def delete_event(event_id: UUID, conn: Conn) -> Response:
     with contextlib.suppress(EventNotFound):  # already gone: the list is right either way
         await events.delete_event(conn, event_id)
     return Response(status_code=200, headers={"HX-Redirect": "/ui/events"})
+
+
+@router.get("/search", response_class=HTMLResponse)
+async def search_page(
+    request: Request,
+    conn: Conn,
+    embedder: EmbedderDep,
+    tuning: TuningDep,
+    q: str | None = None,
+    mode: str = "hybrid",
+    key: str | None = None,
+    value: str | None = None,
+) -> HTMLResponse:
+    """One box over the agent's memory: hybrid, vector or lexical, with a metadata filter."""
+    context: dict[str, Any] = {
+        "page": "search",
+        "q": q,
+        "mode": mode,
+        "key": key,
+        "value": value,
+        "result": None,
+        "error": None,
+    }
+    if q and q.strip():
+        try:
+            metadata = {key: metadata_value(value or "")} if key else None
+            request_model = SearchRequest(query=q, mode=mode, metadata=metadata, limit=20)
+            context["result"] = await search.search(conn, embedder, request_model, tuning=tuning)
+        except ValidationError as exc:
+            context["error"] = "; ".join(
+                e["msg"].removeprefix("Value error, ") for e in exc.errors()
+            )
+        except AppError as exc:
+            context["error"] = str(exc.detail)
+    return render(request, "search.html", context)

@@ -1,5 +1,6 @@
 """The web UI: pages render from the same services as the API; HTMX gets fragments."""
 
+import html
 import re
 from pathlib import Path
 
@@ -16,16 +17,16 @@ async def test_dashboard_page_shows_counts_health_models_and_recent_events(clien
         assert response.status_code == 200, path
         assert response.headers["content-type"].startswith("text/html")
         assert response.headers["vary"] == "HX-Request"
-    html = response.text
-    assert html.startswith("<!doctype html>")
-    assert re.search(r'data-testid="event-count">2<', html)
-    assert re.search(r'data-testid="repository-count">1<', html)
-    assert re.search(r'data-testid="chunk-count">1<', html)
-    assert re.search(r'data-testid="health">ok<', html)
-    assert "second note" in html and "demo" in html
-    assert html.count('<td><a href="/ui/events/') == 2  # recent events link to their pages
-    assert embedders.text.model_name in html
-    assert "/static/vendor/htmx-2.0.11.min.js" in html
+    page = response.text
+    assert page.startswith("<!doctype html>")
+    assert re.search(r'data-testid="event-count">2<', page)
+    assert re.search(r'data-testid="repository-count">1<', page)
+    assert re.search(r'data-testid="chunk-count">1<', page)
+    assert re.search(r'data-testid="health">ok<', page)
+    assert "second note" in page and "demo" in page
+    assert page.count('<td><a href="/ui/events/') == 2  # recent events link to their pages
+    assert embedders.text.model_name in page
+    assert "/static/vendor/htmx-2.0.11.min.js" in page
 
 
 async def test_htmx_request_gets_the_fragment_only(client):
@@ -85,7 +86,7 @@ async def test_event_page_shows_neighbours_edits_and_deletes(client):
     edited = await client.post(
         f"/ui/events/{event['id']}/metadata", data={"key": "reviewed", "value": "true"}
     )
-    assert '"reviewed": true' in edited.text
+    assert '"reviewed": true' in html.unescape(edited.text)
     stored = (await client.get(f"/v1/events/{event['id']}")).json()["metadata"]
     assert stored == {"project": "alpha", "n": 1, "reviewed": True}
     deleted = await client.delete(f"/ui/events/{event['id']}")
@@ -93,3 +94,29 @@ async def test_event_page_shows_neighbours_edits_and_deletes(client):
     assert (await client.get(f"/v1/events/{event['id']}")).status_code == 404
     gone = await client.get(f"/ui/events/{event['id']}")
     assert gone.status_code == 404 and "No event with id" in gone.text
+
+
+async def test_search_page_finds_highlights_and_updates_results_only(client):
+    await make_events(client, 3)
+    await client.post("/v1/events", json={"content": {"text": "lunch <b>pizza</b> order"}})
+    page = await client.get("/ui/search", params={"q": "billing", "mode": "lexical"})
+    assert page.status_code == 200 and "<html" in page.text
+    assert page.text.count('<td><a href="/ui/events/') == 3
+    assert "<mark>billing</mark>" in page.text
+    assert "lexical" in page.text and "ms</p>" in page.text
+    live = await client.get(
+        "/ui/search",
+        params={"q": "pizza", "mode": "hybrid"},
+        headers={"HX-Request": "true", "HX-Target": "results"},
+    )
+    assert "<form" not in live.text and "<h1" not in live.text  # the results block only
+    assert "&lt;b&gt;<mark>pizza</mark>&lt;/b&gt;" in live.text  # content escaped, then marked
+    assert "ranks" in live.text
+    filtered = await client.get(
+        "/ui/search", params={"q": "billing", "mode": "vector", "key": "project", "value": "beta"}
+    )
+    assert filtered.text.count('<td><a href="/ui/events/') == 2
+    empty = await client.get("/ui/search")
+    assert "Type to search" in empty.text
+    bad = await client.get("/ui/search", params={"q": "x", "mode": "telepathy"})
+    assert bad.status_code == 200 and 'role="alert"' in bad.text
