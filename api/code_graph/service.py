@@ -22,11 +22,14 @@ class NodeNotFound(NotFound):
 
 
 async def rebuild(conn: asyncpg.Connection, repository_name: str) -> BuildResult:
-    """Replace a repository's graph with one built from its current chunks."""
-    chunks = await repository.repository_chunks(conn, repository_name)
-    graph = build_graph(chunks)
+    """Replace a repository's graph with one built from its current chunks.
+
+    Runs in a transaction of its own, or joins the caller's (indexing rebuilds the graph in the
+    same transaction as the chunks it changed).
+    """
     async with conn.transaction():
-        nodes, edges = await repository.replace_graph(conn, repository_name, graph)
+        chunks = await repository.repository_chunks(conn, repository_name)
+        nodes, edges = await repository.replace_graph(conn, repository_name, build_graph(chunks))
     return BuildResult(repository=repository_name, nodes=nodes, edges=edges)
 
 

@@ -116,6 +116,7 @@ class _Walker:
     def __init__(self, spec: LanguageSpec, data: bytes, path: str) -> None:
         self.spec = spec
         self.data = data
+        self.lines = data.decode("utf-8").splitlines()  # once per file, not once per unit
         self.path = path
         self.chunks: list[Chunk] = []
         self.covered: list[tuple[int, int]] = []  # 0-based line ranges held by unit chunks
@@ -212,8 +213,8 @@ class _Walker:
     def emit(
         self, outer: Any, node: Any, name: str, qualified: str, kind: str, start: int, end: int
     ) -> None:
-        lines = self.data.decode("utf-8").splitlines()[start : end + 1]
-        chunk = self.make_chunk(outer, node, name, qualified, kind, source="\n".join(lines))
+        source = "\n".join(self.lines[start : end + 1])
+        chunk = self.make_chunk(outer, node, name, qualified, kind, source=source)
         chunk.start_line, chunk.end_line = start + 1, end + 1
         if (outer.end_point[0] - outer.start_point[0] + 1) > MAX_CHUNK_LINES:
             chunk.metadata["part_of_lines"] = [outer.start_point[0] + 1, outer.end_point[0] + 1]
@@ -250,7 +251,7 @@ class _Walker:
 
     def module_chunks(self) -> list[Chunk]:
         """Code outside every unit, in blocks of at most MAX_CHUNK_LINES lines."""
-        lines = self.data.decode("utf-8").splitlines()
+        lines = self.lines
         covered: set[int] = set()
         for start, end in self.covered:
             covered.update(range(start, end + 1))

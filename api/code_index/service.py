@@ -3,15 +3,15 @@
 import asyncio
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
-from api.code_graph import repository as graph_repository
+from api.code_graph import service as code_graph
 from api.code_index import repository
 from api.code_index.chunking import Chunk, Skipped, chunk_file
-from api.code_index.graph import build_graph
 from api.code_index.languages import language_for
 from api.code_index.schemas import (
     FileError,
@@ -51,7 +51,7 @@ async def index_files(
             f"{len(request.files)}. Send the rest in further requests."
         )
     paths = [file.path for file in request.files]
-    duplicates = sorted({path for path in paths if paths.count(path) > 1})
+    duplicates = sorted(path for path, seen in Counter(paths).items() if seen > 1)
     if duplicates:
         raise InvalidInput(f"Each path may appear once per request; repeated: {duplicates[:5]}")
 
@@ -109,9 +109,8 @@ async def index_files(
             removed = await repository.delete_files_except(conn, request.repository, paths)
         nodes = edges = 0
         if request.build_graph:
-            chunks = await graph_repository.repository_chunks(conn, request.repository)
-            graph = build_graph(chunks)
-            nodes, edges = await graph_repository.replace_graph(conn, request.repository, graph)
+            built = await code_graph.rebuild(conn, request.repository)
+            nodes, edges = built.nodes, built.edges
 
     return IndexResult(
         repository=request.repository,
