@@ -1,22 +1,17 @@
-"""The web UI: HTML pages and HTMX fragments, built on the same services as the JSON API.
+"""The web UI's memory pages: dashboard, events and search, on the same services as the API.
 
-A normal request gets the whole page; an HTMX request (`HX-Request`) gets the page's `content`
-block only. Responses say `Vary: HX-Request` so caches keep the two apart.
+The code pages live in `code_pages.py` and `graph_pages.py`; rendering in `rendering.py`.
 """
 
 import contextlib
 import json
-import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
-from markupsafe import Markup, escape
 from pydantic import ValidationError
 
 from api.code_index import service as code_index
@@ -29,53 +24,14 @@ from api.health import service as health
 from api.search import service as search
 from api.search.dependencies import TuningDep
 from api.search.schemas import SearchRequest
+from api.ui import code_pages, graph_pages
+from api.ui.rendering import render
 
 PAGE_SIZE = 20
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
-
-
-def highlight(text: str, query: str | None) -> Markup:
-    """Escape `text` and mark the query's words (two letters or more) in it."""
-    escaped = escape(text)
-    words = sorted({w for w in re.findall(r"\w{2,}", query or "")}, key=len, reverse=True)
-    if not words:
-        return escaped
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
-    return Markup(pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", str(escaped)))
-
-
-def compact_json(value: Any) -> str:
-    """JSON for reading (autoescaping makes it safe; `tojson` would show `<` as \\u003c)."""
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-
-
-def pretty_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=2)
-
-
-TEMPLATES.env.filters.update(
-    highlight=highlight, compact_json=compact_json, pretty_json=pretty_json
-)
-
 router = APIRouter(prefix="/ui", include_in_schema=False)
-
-
-def render(
-    request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
-) -> HTMLResponse:
-    context = {"request": request, **context}
-    if request.headers.get("HX-Request") == "true":
-        template = TEMPLATES.get_template(name)
-        # A request aimed at a named block (hx-target="#results") gets that block only.
-        block = request.headers.get("HX-Target") or ""
-        block = block if block in template.blocks else "content"
-        html = "".join(template.blocks[block](template.new_context(context)))
-        response = HTMLResponse(html, status_code=status_code)
-    else:
-        response = TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
-    response.headers["Vary"] = "HX-Request"
-    return response
+router.include_router(code_pages.router)
+router.include_router(graph_pages.router)
 
 
 @router.get("", response_class=HTMLResponse)
