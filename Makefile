@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lock index run api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
+.PHONY: help install browser lock index run api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
 
 help:
 	@echo "make run          install, start the embedded PostgreSQL, migrate, serve on 127.0.0.1:8001"
 	@echo "make api-test     install and run the whole test suite"
-	@echo "make test-fast    the suite without the real-model tests"
+	@echo "make test-fast    the suite without the real-model and browser tests"
 	@echo "make lint         ruff check + ruff format --check + mypy"
 	@echo "make lock         re-pin every package into constraints.txt"
 	@echo "make index path=DIR repo=NAME   index a local directory (service running)"
@@ -29,14 +29,22 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
 
 install: $(STAMP)
 
+# The browser tests drive Debian's Chromium; Playwright's own browser download is never used.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 run: $(STAMP)
 	$(BIN)/python -m scripts.serve
 
-api-test: $(STAMP)
+api-test: $(STAMP) browser
 	$(BIN)/pytest
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not real_model"
+	$(BIN)/pytest -m "not real_model" --ignore=tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

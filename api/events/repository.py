@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -143,6 +143,24 @@ async def count_events(conn: asyncpg.Connection, *, exact_below: int) -> tuple[i
         return int(estimate), True
     exact: int = await conn.fetchval("SELECT count(*) FROM events")
     return exact, False
+
+
+async def counts_over_time(
+    conn: asyncpg.Connection, *, start: datetime, end: datetime, bucket: timedelta
+) -> dict[datetime, int]:
+    """Events per `bucket`-wide bin from `start` (inclusive) to `end` (exclusive)."""
+    records = await conn.fetch(
+        """
+        SELECT date_bin($3::interval, e.timestamp, $1) AS bin, count(*) AS events
+        FROM events e
+        WHERE e.timestamp >= $1 AND e.timestamp < $2
+        GROUP BY bin
+        """,
+        start,
+        end,
+        bucket,
+    )
+    return {record["bin"]: record["events"] for record in records}
 
 
 async def embedding_column_dimension(conn: asyncpg.Connection) -> int | None:

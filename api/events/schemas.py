@@ -72,6 +72,20 @@ class EventPage(BaseModel):
     meta: PageMeta
 
 
+class ActivityBucket(BaseModel):
+    start: datetime
+    events: int
+
+
+class Activity(BaseModel):
+    """Events per bucket over the last `days` days (UTC), oldest bucket first, zeros included."""
+
+    days: int
+    bucket_days: int
+    total: int
+    buckets: list[ActivityBucket]
+
+
 class EventFilters(BaseModel):
     """Metadata containment and a time window, shared by listing and search."""
 

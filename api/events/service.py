@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -12,7 +13,15 @@ from api.embeddings.protocol import Embedder, Vector
 from api.errors import PayloadTooLarge
 from api.events import repository
 from api.events.exceptions import EventNotFound, InvalidEmbedding
-from api.events.schemas import EventCreate, EventFilters, EventPage, EventRead, PageMeta
+from api.events.schemas import (
+    Activity,
+    ActivityBucket,
+    EventCreate,
+    EventFilters,
+    EventPage,
+    EventRead,
+    PageMeta,
+)
 from api.ids import uuid7
 
 
@@ -154,3 +163,28 @@ async def list_events(
     page = rows[:limit]
     meta = PageMeta(limit=limit, offset=offset, count=len(page), has_more=len(rows) > limit)
     return EventPage(data=page, meta=meta)
+
+
+# The ranges the dashboard offers (days) and the width of one bar in each (days).
+ACTIVITY_RANGES = {7: 1, 30: 1, 90: 1, 365: 7}
+
+
+async def activity(conn: asyncpg.Connection, *, days: int, now: datetime | None = None) -> Activity:
+    """Events per day (per week over a year) up to today, UTC, empty bins included."""
+    bucket_days = ACTIVITY_RANGES[days]
+    today = (now or datetime.now(UTC)).astimezone(UTC)
+    end = today.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    bins = -(-days // bucket_days)  # ceiling: the oldest bin may start a little earlier
+    start = end - timedelta(days=bins * bucket_days)
+    width = timedelta(days=bucket_days)
+    counts = await repository.counts_over_time(conn, start=start, end=end, bucket=width)
+    buckets = [
+        ActivityBucket(start=bin_start, events=counts.get(bin_start, 0))
+        for bin_start in (start + i * width for i in range(bins))
+    ]
+    return Activity(
+        days=days,
+        bucket_days=bucket_days,
+        total=sum(b.events for b in buckets),
+        buckets=buckets,
+    )

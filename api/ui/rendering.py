@@ -7,6 +7,7 @@ A normal request gets the whole page; an HTMX request (`HX-Request`) gets the bl
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,13 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
+def unix_time(moment: datetime) -> int:
+    """Seconds since the epoch, as chart libraries take time."""
+    return int(moment.timestamp())
+
+
 TEMPLATES.env.filters.update(
-    highlight=highlight, compact_json=compact_json, pretty_json=pretty_json
+    highlight=highlight, compact_json=compact_json, pretty_json=pretty_json, unix_time=unix_time
 )
 
 

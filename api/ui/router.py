@@ -35,8 +35,11 @@ router.include_router(graph_pages.router)
 
 
 @router.get("", response_class=HTMLResponse)
-async def dashboard(request: Request, conn: Conn) -> HTMLResponse:
-    """Counts, health, models, recent events and indexed repositories."""
+async def dashboard(request: Request, conn: Conn, days: int = 30) -> HTMLResponse:
+    """Counts, events over time, health, models, recent events and indexed repositories."""
+    if days not in events.ACTIVITY_RANGES:
+        days = 30
+    activity = await events.activity(conn, days=days)
     event_count, estimated = await events.count_events(conn)
     recent = await events.list_events(conn, filters=None, limit=10, offset=0)
     repositories = (await code_index.list_repositories(conn)).repositories
@@ -50,6 +53,8 @@ async def dashboard(request: Request, conn: Conn) -> HTMLResponse:
             "page": "dashboard",
             "event_count": event_count,
             "event_count_estimated": estimated,
+            "activity": activity,
+            "activity_ranges": list(events.ACTIVITY_RANGES),
             "recent": recent.data,
             "repositories": repositories,
             "chunk_count": sum(repo.chunk_count for repo in repositories),
@@ -98,7 +103,7 @@ async def events_page(
         detail = exc.detail if isinstance(exc, AppError) else str(exc)
         context["error"] = f"Invalid filter: {detail}"
         listing = await events.list_events(conn, filters=None, limit=PAGE_SIZE, offset=0)
-    return render(request, "events.html", {**context, "page": listing, "page_url": page_url})
+    return render(request, "events.html", {**context, "listing": listing, "page_url": page_url})
 
 
 async def _event_page(
@@ -171,26 +176,39 @@ async def search_page(
     mode: str = "hybrid",
     key: str | None = None,
     value: str | None = None,
+    ts_start: str | None = None,
+    ts_end: str | None = None,
 ) -> HTMLResponse:
-    """One box over the agent's memory: hybrid, vector or lexical, with a metadata filter."""
+    """One box over the agent's memory: hybrid, vector or lexical, metadata and time filters."""
     context: dict[str, Any] = {
         "page": "search",
         "q": q,
         "mode": mode,
         "key": key,
         "value": value,
+        "ts_start": ts_start,
+        "ts_end": ts_end,
         "result": None,
         "error": None,
     }
     if q and q.strip():
         try:
             metadata = {key: metadata_value(value or "")} if key else None
-            request_model = SearchRequest(query=q, mode=mode, metadata=metadata, limit=20)
+            request_model = SearchRequest(
+                query=q,
+                mode=mode,
+                metadata=metadata,
+                ts_start=when(ts_start),
+                ts_end=when(ts_end),
+                limit=20,
+            )
             context["result"] = await search.search(conn, embedder, request_model, tuning=tuning)
         except ValidationError as exc:
             context["error"] = "; ".join(
                 e["msg"].removeprefix("Value error, ") for e in exc.errors()
             )
+        except ValueError as exc:  # a date that does not parse (after: ValidationError is one)
+            context["error"] = f"Invalid time: {exc}"
         except AppError as exc:
             context["error"] = str(exc.detail)
     return render(request, "search.html", context)

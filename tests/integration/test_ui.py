@@ -1,8 +1,12 @@
 """The web UI: pages render from the same services as the API; HTMX gets fragments."""
 
 import html
+import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from api.events import service as events
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -120,3 +124,59 @@ async def test_search_page_finds_highlights_and_updates_results_only(client):
     assert "Type to search" in empty.text
     bad = await client.get("/ui/search", params={"q": "x", "mode": "telepathy"})
     assert bad.status_code == 200 and 'role="alert"' in bad.text
+
+
+async def test_activity_counts_events_per_day_and_week_with_empty_days(client, conn):
+    now = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+    for stamp in (
+        "2026-03-10T01:00:00Z",
+        "2026-03-10T23:59:00Z",
+        "2026-03-08T12:00:00Z",
+        "2026-03-03T23:59:59Z",
+        "2026-03-04T00:00:00Z",
+        "2025-01-01T00:00:00Z",
+        "2026-03-11T00:00:00Z",
+    ):  # the last is tomorrow: not shown
+        await client.post("/v1/events", json={"content": {"text": stamp}, "timestamp": stamp})
+    week = await events.activity(conn, days=7, now=now)
+    assert [b.start.date().isoformat() for b in week.buckets][0] == "2026-03-04"
+    assert [b.events for b in week.buckets] == [1, 0, 0, 0, 1, 0, 2]
+    assert week.total == 4 and week.bucket_days == 1
+    year = await events.activity(conn, days=365, now=now)
+    assert year.bucket_days == 7 and len(year.buckets) == 53
+    assert year.buckets[-1].start == datetime(2026, 3, 4, tzinfo=UTC)  # the last 7 days
+    assert [b.events for b in year.buckets[-2:]] == [1, 4] and year.total == 5
+
+
+async def test_dashboard_chart_data_and_range_switch(client):
+    today = datetime.now(UTC).replace(microsecond=0)
+    for hours in (1, 2, 30):
+        stamp = (today - timedelta(hours=hours)).isoformat()
+        await client.post("/v1/events", json={"content": {"text": "x"}, "timestamp": stamp})
+    page = (await client.get("/ui/")).text
+    assert "/static/vendor/uplot-1.6.32.iife.min.js" in page and "js/dashboard.js" in page
+    data = json.loads(re.search(r'class="chart-data">(.*?)</script>', page, re.S).group(1))
+    assert len(data["x"]) == len(data["y"]) == 30 and sum(data["y"]) == 3
+    assert data["x"] == sorted(data["x"]) and data["x"][1] - data["x"][0] == 86_400
+    assert re.search(r'data-testid="activity-total">\s*3 events in the last 30 days', page)
+    fragment = await client.get(
+        "/ui/", params={"days": 7}, headers={"HX-Request": "true", "HX-Target": "activity"}
+    )
+    assert "<h1" not in fragment.text and "Events over time" in fragment.text
+    assert "last 7 days" in fragment.text and 'aria-current="true">7 days' in fragment.text
+    odd = await client.get("/ui/", params={"days": 12})  # not offered: the default range
+    assert "last 30 days" in odd.text
+    static = await client.get("/static/js/dashboard.js")
+    assert static.status_code == 200 and "uPlot" in static.text
+
+
+async def test_search_page_time_window(client):
+    await make_events(client, 5)  # one a day, 2026-01-01 to 2026-01-05
+    params = {"q": "billing", "mode": "lexical", "ts_start": "2026-01-02T00:00"}
+    window = await client.get("/ui/search", params={**params, "ts_end": "2026-01-03T23:59"})
+    assert window.text.count('<td><a href="/ui/events/') == 2
+    assert 'value="2026-01-02T00:00"' in window.text  # the form keeps the window
+    reversed_window = await client.get("/ui/search", params={**params, "ts_end": "2026-01-01"})
+    assert 'role="alert"' in reversed_window.text and "ts_start" in reversed_window.text
+    bad = await client.get("/ui/search", params={**params, "ts_end": "tomorrow"})
+    assert bad.status_code == 200 and "Invalid time" in bad.text
