@@ -31,6 +31,9 @@ async def test_dashboard_shows_counts_and_draws_the_chart(page: Page, live_serve
     await expect(page.get_by_test_id("activity-total")).to_contain_text("3 events in the last 30")
     await screenshot(page, "dashboard")
 
+    await page.keyboard.press("Tab")  # keyboard users can skip the navigation
+    await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
     await page.get_by_role("link", name="7 days").click()  # an HTMX swap of the chart block
     await expect(page.get_by_test_id("activity-total")).to_contain_text("last 7 days")
     await expect(page.locator("[data-testid=activity-chart] canvas").first).to_be_visible()
