@@ -52,7 +52,9 @@ def render(
     request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
 ) -> HTMLResponse:
     context = {"request": request, **context}
-    if request.headers.get("HX-Request") == "true":
+    # A history restore (back button after a cache miss) replaces the whole body: it gets the page.
+    fragment = request.headers.get("HX-Request") == "true"
+    if fragment and request.headers.get("HX-History-Restore-Request") != "true":
         template = TEMPLATES.get_template(name)
         # A request aimed at a named block (hx-target="#results") gets that block only.
         block = request.headers.get("HX-Target") or ""

@@ -180,3 +180,9 @@ async def test_search_page_time_window(client):
     assert 'role="alert"' in reversed_window.text and "ts_start" in reversed_window.text
     bad = await client.get("/ui/search", params={**params, "ts_end": "tomorrow"})
     assert bad.status_code == 200 and "Invalid time" in bad.text
+
+
+async def test_history_restore_gets_the_whole_page(client):
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true", "HX-Target": "results"}
+    restored = await client.get("/ui/search", params={"q": "x"}, headers=headers)
+    assert restored.text.startswith("<!doctype html>") and "<nav" in restored.text
