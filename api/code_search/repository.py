@@ -135,3 +135,15 @@ async def fetch_chunks(conn: asyncpg.Connection, ids: Sequence[UUID]) -> dict[UU
         f"SELECT {CHUNK_COLUMNS} FROM code_chunks c WHERE c.id = ANY($1::uuid[])", list(ids)
     )
     return {record["id"]: dict(record) for record in records}
+
+
+async def languages(conn: asyncpg.Connection) -> list[str]:
+    """The languages of indexed chunks, for the search page's filter."""
+    records = await conn.fetch("SELECT DISTINCT c.language FROM code_chunks c ORDER BY 1")
+    return [record["language"] for record in records]
+
+
+async def chunk_kinds(conn: asyncpg.Connection) -> list[str]:
+    """The kinds of indexed chunks (function, method, class, window...), for the filter."""
+    records = await conn.fetch("SELECT DISTINCT c.kind FROM code_chunks c ORDER BY 1")
+    return [record["kind"] for record in records]

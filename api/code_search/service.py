@@ -218,3 +218,11 @@ def _hit(row: dict[str, Any], *, rank: int, score: float, **extra: Any) -> CodeH
         score=score,
         **extra,
     )
+
+
+async def languages(conn: asyncpg.Connection) -> list[str]:
+    return await repository.languages(conn)
+
+
+async def chunk_kinds(conn: asyncpg.Connection) -> list[str]:
+    return await repository.chunk_kinds(conn)
