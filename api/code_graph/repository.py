@@ -6,10 +6,15 @@ from uuid import UUID
 
 import asyncpg
 
+from api.code_graph.schemas import Edge, NodeMatch
 from api.code_index.graph import ChunkInfo, Graph
 from api.ids import uuid7
 
 NODE_COLUMNS = "n.id, n.kind, n.name, n.qualified_name, n.file_path, n.chunk_id"
+MATCH_FROM = f"""
+    SELECT {NODE_COLUMNS}, n.repository, c.start_line
+    FROM nodes n LEFT JOIN code_chunks c ON c.id = n.chunk_id
+"""
 
 
 async def repository_chunks(conn: asyncpg.Connection, repository: str) -> list[ChunkInfo]:
@@ -112,3 +117,72 @@ async def stats(conn: asyncpg.Connection, repository: str) -> dict[str, Any]:
         "nodes_by_kind": {record["kind"]: record["n"] for record in kinds},
         "edges_by_relationship": {record["relationship"]: record["n"] for record in relations},
     }
+
+
+def like_pattern(text: str, *, contains: bool) -> str:
+    """`text` for (I)LIKE, its wildcards escaped; `contains` matches it anywhere."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%" if contains else escaped
+
+
+async def find_nodes(
+    conn: asyncpg.Connection,
+    text: str,
+    *,
+    repository: str | None,
+    kinds: Sequence[str],
+    contains: bool,
+    limit: int,
+) -> list[NodeMatch]:
+    """Nodes whose name or qualified name is `text` (any case), or `contains` it; exact
+    matches first, then names starting with it, then the shortest."""
+    records = await conn.fetch(
+        f"""
+        {MATCH_FROM}
+        WHERE n.kind = ANY($2::text[]) AND ($3::text IS NULL OR n.repository = $3)
+          AND (n.name ILIKE $4 OR n.qualified_name ILIKE $4)
+        ORDER BY n.qualified_name = $1 DESC, n.name = $1 DESC, n.name ILIKE $5 DESC,
+                 length(n.qualified_name), n.qualified_name, n.repository, n.file_path
+        LIMIT $6
+        """,
+        text,
+        list(kinds),
+        repository,
+        like_pattern(text, contains=contains),
+        like_pattern(text, contains=False) + "%",
+        limit,
+    )
+    return [NodeMatch(**dict(record)) for record in records]
+
+
+async def nodes_by_id(conn: asyncpg.Connection, node_or_chunk_id: UUID) -> list[NodeMatch]:
+    """The node with this id, or the node of the chunk with this id."""
+    records = await conn.fetch(
+        f"{MATCH_FROM} WHERE n.id = $1 OR n.chunk_id = $1 ORDER BY n.id = $1 DESC",
+        node_or_chunk_id,
+    )
+    return [NodeMatch(**dict(record)) for record in records]
+
+
+async def start_lines(conn: asyncpg.Connection, chunk_ids: Sequence[UUID]) -> dict[UUID, int]:
+    records = await conn.fetch(
+        "SELECT id, start_line FROM code_chunks WHERE id = ANY($1::uuid[])", list(chunk_ids)
+    )
+    return {record["id"]: record["start_line"] for record in records}
+
+
+async def edges_among(
+    conn: asyncpg.Connection, node_ids: Sequence[UUID], *, relationship: str
+) -> list[Edge]:
+    """The `relationship` edges whose both ends are in `node_ids`."""
+    records = await conn.fetch(
+        """
+        SELECT e.source_id AS source, e.target_id AS target, e.relationship FROM edges e
+        WHERE e.source_id = ANY($1::uuid[]) AND e.target_id = ANY($1::uuid[])
+          AND e.relationship = $2
+        ORDER BY e.id
+        """,
+        list(node_ids),
+        relationship,
+    )
+    return [Edge(**dict(record)) for record in records]

@@ -70,3 +70,49 @@ class GraphStats(BaseModel):
     edges: int
     nodes_by_kind: dict[str, int]
     edges_by_relationship: dict[str, int]
+
+
+Direction = Literal["both", "callers", "callees"]
+UNIT_KINDS = ("function", "method", "class")
+
+
+class NodeMatch(Node):
+    """A node found by its name, with where it lives."""
+
+    repository: str
+    start_line: int | None
+
+
+class Edge(BaseModel):
+    source: UUID
+    target: UUID
+    relationship: str
+
+
+class GraphNode(Node):
+    """A node of a neighbourhood: the start node has neither depth."""
+
+    start_line: int | None = None
+    caller_depth: int | None = Field(default=None, description="Calls away, calling the start.")
+    callee_depth: int | None = Field(default=None, description="Calls away, called by the start.")
+
+    @property
+    def role(self) -> Literal["start", "caller", "callee", "both"]:
+        if self.caller_depth is None:
+            return "start" if self.callee_depth is None else "callee"
+        return "caller" if self.callee_depth is None else "both"
+
+    @property
+    def depth(self) -> int:
+        """Calls away from the start node (0 for the start node itself)."""
+        return min((d for d in (self.caller_depth, self.callee_depth) if d is not None), default=0)
+
+
+class Neighbourhood(BaseModel):
+    """A node, its callers and callees to some depth, and the calls among them."""
+
+    start: GraphNode
+    nodes: list[GraphNode]
+    edges: list[Edge]
+    reached: int = Field(description="Callers and callees found, before the cap on nodes.")
+    truncated: bool

@@ -6,9 +6,14 @@ import asyncpg
 
 from api.code_graph import repository
 from api.code_graph.schemas import (
+    UNIT_KINDS,
     BuildResult,
+    Direction,
+    GraphNode,
     GraphStats,
+    Neighbourhood,
     Node,
+    NodeMatch,
     PathResult,
     Reached,
     TraverseResult,
@@ -124,3 +129,106 @@ async def _node(conn: asyncpg.Connection, node_id: UUID) -> dict:
     if node is None:
         raise NodeNotFound(f"No graph node with id {node_id}.")
     return node
+
+
+async def get_node(conn: asyncpg.Connection, node_id: UUID) -> Node:
+    return Node(**await _node(conn, node_id))
+
+
+async def node_of_chunk(conn: asyncpg.Connection, chunk_id: UUID) -> Node:
+    node = await repository.node_of_chunk(conn, chunk_id)
+    if node is None:
+        raise NodeNotFound(f"No graph node for chunk {chunk_id}; build the graph first.")
+    return Node(**node)
+
+
+async def suggest(
+    conn: asyncpg.Connection, text: str, *, repository_name: str | None, limit: int = 20
+) -> list[NodeMatch]:
+    """Functions, methods and classes whose name or qualified name contains `text`."""
+    text = text.strip()
+    if not text:
+        return []
+    return await repository.find_nodes(
+        conn, text, repository=repository_name, kinds=UNIT_KINDS, contains=True, limit=limit
+    )
+
+
+async def resolve(
+    conn: asyncpg.Connection, text: str, *, repository_name: str | None
+) -> list[NodeMatch]:
+    """The nodes `text` names: a node or chunk id; else the units whose qualified name, else
+    whose name, is exactly `text` (then in any case); external names only when no unit matches.
+    More than one means the name is ambiguous."""
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        return await repository.nodes_by_id(conn, UUID(text))
+    except ValueError:
+        pass
+    found = await repository.find_nodes(
+        conn,
+        text,
+        repository=repository_name,
+        kinds=(*UNIT_KINDS, "external"),
+        contains=False,
+        limit=50,
+    )
+    found = [m for m in found if m.kind != "external"] or found
+    folded = text.casefold()
+    for matches in (
+        lambda m: m.qualified_name == text,
+        lambda m: m.name == text,
+        lambda m: m.qualified_name.casefold() == folded,
+    ):
+        chosen = [m for m in found if matches(m)]
+        if chosen:
+            return chosen
+    return found
+
+
+async def neighbourhood(
+    conn: asyncpg.Connection,
+    node_id: UUID,
+    *,
+    direction: Direction,
+    max_depth: int,
+    max_nodes: int,
+) -> Neighbourhood:
+    """A node's callers and callees to `max_depth` calls (the nearest `max_nodes` of them) and
+    every call among the nodes kept, so a drawing shows all the arrows between them."""
+    start = GraphNode(**await _node(conn, node_id))
+    depths: dict[UUID, dict[str, int]] = {}
+    reached: dict[UUID, Reached] = {}
+    sides = []  # (the depth it sets, whether to follow calls out of the node)
+    if direction != "callees":
+        sides.append(("caller_depth", False))
+    if direction != "callers":
+        sides.append(("callee_depth", True))
+    for side, outbound in sides:
+        result = await traverse(
+            conn, node_id, outbound=outbound, relationship="calls", max_depth=max_depth
+        )
+        for found in result.nodes:
+            depths.setdefault(found.id, {})[side] = found.depth
+            reached[found.id] = found
+    nodes = [
+        GraphNode(**reached[i].model_dump(include=set(Node.model_fields)), **depths[i])
+        for i in reached
+    ]
+    nodes.sort(key=lambda node: (node.depth, node.qualified_name, str(node.id)))
+    kept = nodes[:max_nodes]
+    lines = await repository.start_lines(conn, [n.chunk_id for n in [start, *kept] if n.chunk_id])
+    for node in [start, *kept]:
+        node.start_line = lines.get(node.chunk_id) if node.chunk_id else None
+    edges = await repository.edges_among(
+        conn, [node_id, *(n.id for n in kept)], relationship="calls"
+    )
+    return Neighbourhood(
+        start=start,
+        nodes=kept,
+        edges=edges,
+        reached=len(nodes),
+        truncated=len(nodes) > max_nodes,
+    )

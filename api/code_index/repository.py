@@ -3,12 +3,13 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import pgvector
 
 from api.code_index.chunking import Chunk
-from api.code_index.schemas import RepositorySummary
+from api.code_index.schemas import ChunkRead, RepositorySummary
 from api.embeddings.protocol import Vector
 
 
@@ -171,3 +172,15 @@ async def chunk_rows(conn: asyncpg.Connection, repository: str) -> list[dict[str
         repository,
     )
     return [dict(record) for record in records]
+
+
+async def get_chunk(conn: asyncpg.Connection, chunk_id: UUID) -> ChunkRead | None:
+    record = await conn.fetchrow(
+        """
+        SELECT id, repository, file_path, language, kind, name, qualified_name, start_line,
+               end_line, source_code, metadata
+        FROM code_chunks WHERE id = $1
+        """,
+        chunk_id,
+    )
+    return ChunkRead(**dict(record)) if record else None

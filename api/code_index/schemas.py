@@ -1,7 +1,8 @@
 """Request and response shapes of the code index API (field names of MnemoLite v1)."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -68,3 +69,17 @@ class RepositoryDeleted(BaseModel):
     repository: str
     deleted_files: int
     deleted_chunks: int
+
+
+class ChunkRead(BaseModel):
+    id: UUID
+    repository: str
+    file_path: str
+    language: str
+    kind: str
+    name: str
+    qualified_name: str
+    start_line: int
+    end_line: int
+    source_code: str
+    metadata: dict[str, Any]

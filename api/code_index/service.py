@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 import asyncpg
 
@@ -14,6 +15,7 @@ from api.code_index import repository
 from api.code_index.chunking import Chunk, Skipped, chunk_file
 from api.code_index.languages import language_for
 from api.code_index.schemas import (
+    ChunkRead,
     FileError,
     FileInput,
     IndexRequest,
@@ -28,6 +30,10 @@ from api.errors import InvalidInput, NotFound, PayloadTooLarge
 
 class RepositoryNotFound(NotFound):
     error = "repository_not_found"
+
+
+class ChunkNotFound(NotFound):
+    error = "chunk_not_found"
 
 
 @dataclass
@@ -172,3 +178,10 @@ async def delete_repository(conn: asyncpg.Connection, name: str) -> RepositoryDe
     if files == 0:
         raise RepositoryNotFound(f"No indexed repository named {name!r}.")
     return RepositoryDeleted(repository=name, deleted_files=files, deleted_chunks=chunks)
+
+
+async def get_chunk(conn: asyncpg.Connection, chunk_id: UUID) -> ChunkRead:
+    chunk = await repository.get_chunk(conn, chunk_id)
+    if chunk is None:
+        raise ChunkNotFound(f"No code chunk with id {chunk_id}.")
+    return chunk
