@@ -41,8 +41,6 @@ router = APIRouter(prefix="/code")
 
 MODES = ("hybrid", "lexical", "vector")
 RESULTS = 20
-# Our language names that highlight.js spells differently (or lacks: TSX is TypeScript to it).
-HLJS_LANGUAGES = {"tsx": "typescript", "text": "plaintext"}
 # The upload form's file inputs, and the `unpack` argument each one fills.
 UPLOAD_FIELDS = {"files": "files", "folder": "folder", "archive": "archives"}
 
@@ -176,7 +174,6 @@ async def search_page(
             "language": await code_search.languages(conn),
             "kind": await code_search.chunk_kinds(conn),
         },
-        "hljs": HLJS_LANGUAGES,
         "hits": None,
         "error": None,
     }

@@ -28,7 +28,7 @@ from api.code_graph.service import NodeNotFound
 from api.code_index import service as code_index
 from api.code_index.service import ChunkNotFound
 from api.database import Conn
-from api.ui.rendering import render
+from api.ui.rendering import hljs_language, render
 
 router = APIRouter(prefix="/code")
 
@@ -36,16 +36,6 @@ router = APIRouter(prefix="/code")
 MAX_NODES = 150
 DEPTHS = (1, 2, 3)
 DIRECTIONS: dict[str, Direction] = {"both": "both", "callers": "callers", "callees": "callees"}
-# Our language names as highlight.js knows them; anything else is shown as plain text.
-HLJS_LANGUAGES = {
-    **{name: name for name in ("python", "javascript", "typescript", "go", "rust", "java")},
-    **{name: name for name in ("c", "cpp", "csharp", "ruby", "php")},
-    "tsx": "typescript",
-}
-
-
-def hljs_language(language: str) -> str:
-    return HLJS_LANGUAGES.get(language, "plaintext")
 
 
 def parse_id(raw: str, what: str) -> UUID:

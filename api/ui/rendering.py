@@ -38,13 +38,30 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
+# Our language names as highlight.js knows them; anything else is shown as plain text.
+HLJS_LANGUAGES = {
+    **{name: name for name in ("python", "javascript", "typescript", "go", "rust", "java")},
+    **{name: name for name in ("c", "cpp", "csharp", "ruby", "php")},
+    "tsx": "typescript",
+}
+
+
+def hljs_language(language: str) -> str:
+    """The highlight.js name of one of our languages (`plaintext` when it has none)."""
+    return HLJS_LANGUAGES.get(language, "plaintext")
+
+
 def unix_time(moment: datetime) -> int:
     """Seconds since the epoch, as chart libraries take time."""
     return int(moment.timestamp())
 
 
 TEMPLATES.env.filters.update(
-    highlight=highlight, compact_json=compact_json, pretty_json=pretty_json, unix_time=unix_time
+    highlight=highlight,
+    compact_json=compact_json,
+    pretty_json=pretty_json,
+    unix_time=unix_time,
+    hljs_language=hljs_language,
 )
 
 

@@ -103,7 +103,9 @@ async def events_page(
         detail = exc.detail if isinstance(exc, AppError) else str(exc)
         context["error"] = f"Invalid filter: {detail}"
         listing = await events.list_events(conn, filters=None, limit=PAGE_SIZE, offset=0)
-    return render(request, "events.html", {**context, "listing": listing, "page_url": page_url})
+    status_code = 422 if context["error"] else 200  # the page still lists the latest events
+    context.update(listing=listing, page_url=page_url)
+    return render(request, "events.html", context, status_code=status_code)
 
 
 async def _event_page(
@@ -131,7 +133,7 @@ async def _event_page(
         neighbours = [hit for hit in similar.data if hit.id != event.id][:5]
     shown = event.model_copy(update={"embedding": None})
     context = {"page": "events", "event": shown, "neighbours": neighbours, "error": error}
-    return render(request, "event.html", context)
+    return render(request, "event.html", context, status_code=422 if error else 200)
 
 
 @router.get("/events/{event_id}", response_class=HTMLResponse)
@@ -211,4 +213,4 @@ async def search_page(
             context["error"] = f"Invalid time: {exc}"
         except AppError as exc:
             context["error"] = str(exc.detail)
-    return render(request, "search.html", context)
+    return render(request, "search.html", context, status_code=422 if context["error"] else 200)

@@ -1,4 +1,4 @@
-// The code graph page and the chunk pages: highlight code, draw the call graph with Cytoscape,
+// The code graph page and the chunk pages: draw the call graph with Cytoscape,
 // load a node's code into the side panel, mark a found path. Plain script, no build step.
 (function () {
   "use strict";
@@ -11,13 +11,6 @@
   var WIDE = { across: 230, along: 64, per: 12 };
   var TALL = { across: 90, along: 125, per: 3 };
   var focusPanel = false;
-
-  function highlightCode(root) {
-    if (typeof hljs === "undefined" || !root.querySelectorAll) return;
-    root.querySelectorAll("pre code[class*='language-']").forEach(function (el) {
-      if (!el.dataset.highlighted) hljs.highlightElement(el);
-    });
-  }
 
   // Callers before the start node, callees after it, a line of nodes per depth, so the drawing
   // reads "who calls it -> it -> what it calls" and is the same on every load.
@@ -139,19 +132,13 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    highlightCode(document);
     drawGraph();
     linkTables();
   });
 
-  // A missing chunk's message (404) belongs in the panel too; HTMX skips error bodies otherwise.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     if (target.id !== "code-panel") return;
-    if (event.detail.xhr.status === 404) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
     // "Show code" in a table, or a link inside the panel (about to be replaced), takes keyboard
     // focus to the code it loads; a click on the drawing leaves focus where it is.
     var from = event.detail.requestConfig && event.detail.requestConfig.elt;
@@ -160,7 +147,6 @@
 
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
-    highlightCode(target);
     if (target.querySelector && target.querySelector("#graph-data")) {
       drawGraph();
       linkTables();

@@ -77,7 +77,7 @@ async def test_events_list_filters_and_pages(client):
     )
     assert window.text.count('href="/ui/events/') == 2
     bad = await client.get("/ui/events", params={"ts_start": "soon"})
-    assert bad.status_code == 200 and "Invalid filter" in bad.text
+    assert bad.status_code == 422 and "Invalid filter" in bad.text
 
 
 async def test_event_page_shows_neighbours_edits_and_deletes(client):
@@ -93,6 +93,8 @@ async def test_event_page_shows_neighbours_edits_and_deletes(client):
     assert '"reviewed": true' in html.unescape(edited.text)
     stored = (await client.get(f"/v1/events/{event['id']}")).json()["metadata"]
     assert stored == {"project": "alpha", "n": 1, "reviewed": True}
+    keyless = await client.post(f"/ui/events/{event['id']}/metadata", data={"value": "1"})
+    assert keyless.status_code == 422 and "Give a key." in keyless.text
     deleted = await client.delete(f"/ui/events/{event['id']}")
     assert deleted.headers["HX-Redirect"] == "/ui/events"
     assert (await client.get(f"/v1/events/{event['id']}")).status_code == 404
@@ -123,7 +125,7 @@ async def test_search_page_finds_highlights_and_updates_results_only(client):
     empty = await client.get("/ui/search")
     assert "Type to search" in empty.text
     bad = await client.get("/ui/search", params={"q": "x", "mode": "telepathy"})
-    assert bad.status_code == 200 and 'role="alert"' in bad.text
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
 
 
 async def test_activity_counts_events_per_day_and_week_with_empty_days(client, conn):
@@ -179,7 +181,7 @@ async def test_search_page_time_window(client):
     reversed_window = await client.get("/ui/search", params={**params, "ts_end": "2026-01-01"})
     assert 'role="alert"' in reversed_window.text and "ts_start" in reversed_window.text
     bad = await client.get("/ui/search", params={**params, "ts_end": "tomorrow"})
-    assert bad.status_code == 200 and "Invalid time" in bad.text
+    assert bad.status_code == 422 and "Invalid time" in bad.text
 
 
 async def test_history_restore_gets_the_whole_page(client):

@@ -115,7 +115,9 @@ async def test_code_page_empty_state_form_and_fragments(client):
     content = await client.get("/ui/code", headers=HTMX)
     assert "<html" not in content.text and "<h1" in content.text and "<form" in content.text
     script = await client.get("/static/js/code.js")
-    assert script.status_code == 200 and "htmx:beforeSwap" in script.text
+    assert script.status_code == 200 and "webkitRelativePath" in script.text
+    site = await client.get("/static/js/mnemolite.js")  # 4xx alerts are swapped in everywhere
+    assert site.status_code == 200 and "htmx:beforeSwap" in site.text
 
 
 async def test_upload_of_files_shows_progress_until_done(client, conn):

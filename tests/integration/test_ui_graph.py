@@ -115,7 +115,7 @@ async def test_chunk_page_shows_code_metadata_callers_and_callees(client, conn):
     assert "return len(&#34;x&#34;)" in page or "return len(&quot;x&quot;)" in page
     assert "/static/vendor/highlight-11.12.0.min.js" in page
     assert "/static/vendor/highlight-11.12.0-github.min.css" in page
-    assert "/static/js/graph.js" in page
+    assert "/static/js/mnemolite.js" in page  # which highlights it
     assert f'href="/ui/code/graph?chunk={ids["a.py:helper"]}"' in page  # open in graph
     callers = re.search(r'data-testid="chunk-callers">(.*?)</ul>', page, re.S).group(1)
     assert f'href="/ui/code/chunks/{ids["a.py:main"]}"' in callers
