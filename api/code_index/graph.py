@@ -85,7 +85,10 @@ def build_graph(chunks: list[ChunkInfo]) -> Graph:
         if len(same_file) == 1:
             return same_file[0].id
         if name in imported:
-            elsewhere = [c for c in candidates if c.file_path != caller.file_path]
+            # What a file imports by name is a top-level unit, never some class's method.
+            elsewhere = [
+                c for c in candidates if c.file_path != caller.file_path and c.kind != "method"
+            ]
             if len(elsewhere) == 1:
                 return elsewhere[0].id
         if len(candidates) == 1:

@@ -76,3 +76,13 @@ def test_base_classes_across_languages():
     ]
     assert base_classes("class Client < Base", "ruby") == ["Base"]
     assert base_classes("class Plain", "python") == []
+
+
+def test_an_imported_name_resolves_to_the_function_not_a_method_of_that_name():
+    chunks = [
+        unit("r1", "function", "render", "ui/rendering.py"),
+        unit("r2", "method", "Metrics.render", "metrics.py"),
+        unit("p1", "function", "page", "ui/router.py", calls=["render"], imports=["render"]),
+    ]
+    calls = {(s, t) for s, t, r in build_graph(chunks).edges if r == "calls"}
+    assert ("p1", "r1") in calls
