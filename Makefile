@@ -87,3 +87,7 @@ bench: $(STAMP)
 
 clean-data:
 	rm -rf .data
+
+# == operations: backup and restore ==
+
+# == operations: export, import and model switch ==
