@@ -61,3 +61,26 @@ def test_every_setting_is_documented_in_env_example():
     fields = {name.upper() for name in Settings.model_fields}
     assert fields - documented == set()
     assert documented - fields == set()
+
+
+def test_every_setting_is_in_the_readme_configuration_table():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \| `?([^|`]*)`? \|", table, flags=re.MULTILINE)
+    documented = {name for name, _ in rows}
+    fields = {name.upper() for name in Settings.model_fields}
+    assert fields - documented == set(), "settings missing from the README table"
+    assert documented - fields == set(), "README rows for settings that do not exist"
+    for name, shown in rows:
+        value = Settings.model_fields[name.lower()].get_default(call_default_factory=True)
+        if value is None or shown == "unset":
+            assert value is None and shown == "unset", name
+        else:
+            expected = (
+                str(value).lower()
+                if isinstance(value, bool)
+                else ",".join(value)
+                if isinstance(value, tuple | list)
+                else str(value)
+            )
+            assert shown == expected, f"{name}: README says {shown!r}, the default is {value!r}"
