@@ -574,3 +574,9 @@ def test_db_init_only_creates_extensions() -> None:
             statement
         )
     assert {s.split()[-1].lower() for s in statements} == {"vector", "pg_trgm"}
+
+
+def test_index_jobs_run_in_the_worker_service_only(compose: dict[str, Any]) -> None:
+    api = compose["services"]["api"]["environment"]
+    assert str(api["INDEX_WORKER_IN_PROCESS"]).lower() == "false"
+    assert compose["services"]["worker"]["command"] == ["python", "-m", "workers"]
