@@ -131,6 +131,8 @@ COPY --chown=root:root alembic.ini ./
 COPY --chown=root:root alembic/ ./alembic/
 COPY --chown=root:root api/ ./api/
 COPY --chown=root:root workers/ ./workers/
+# The operations commands (backup, restore, export, import, model switch): docker compose exec.
+COPY --chown=root:root scripts/ ./scripts/
 COPY --chown=root:root templates/ ./templates/
 COPY --chown=root:root static/ ./static/
 
