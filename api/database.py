@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from pgvector.asyncpg import register_vector
 
 from api.config import Settings
 from api.local_postgres import ensure_database, start_embedded_server
+from api.metrics import Metrics
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -76,7 +78,11 @@ async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
 
 async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
     pool: asyncpg.Pool = request.state.pool
+    metrics: Metrics = request.app.state.metrics
+    started = time.perf_counter()
     async with pool.acquire() as connection:
+        # Long waits here mean DB_POOL_MAX_SIZE is too small for the load.
+        metrics.db_pool_acquire_seconds.observe(time.perf_counter() - started)
         yield connection
 
 

@@ -61,6 +61,11 @@ def error_body(error: str, detail: Any) -> dict[str, Any]:
     return {"error": error, "detail": jsonable_encoder(detail)}
 
 
+def internal_error_body() -> dict[str, Any]:
+    """The body of a 500: nothing about the failure leaks to the client."""
+    return error_body("internal_error", "Unexpected server error.")
+
+
 def clean_message(message: str) -> str:
     """pydantic prefixes messages of custom validators with "Value error, "."""
     return message.removeprefix("Value error, ")
@@ -128,7 +133,7 @@ async def _query_canceled(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path)
-    return JSONResponse(error_body("internal_error", "Unexpected server error."), status_code=500)
+    return JSONResponse(internal_error_body(), status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:

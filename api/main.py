@@ -85,9 +85,15 @@ def create_app(
                         stop_worker,
                         worker=f"api-{os.getpid()}",
                         poll_seconds=settings.index_worker_poll_seconds,
+                        metrics=metrics,
                     ),
                     name="index-worker",
                 )
+            metrics.set_build_info(
+                text_model=active.text.model_name,
+                code_model=active.code.model_name,
+                dimension=active.text.dimension,
+            )
             log.info(
                 "service_ready",
                 text_model=active.text.model_name,

@@ -42,6 +42,10 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # Logging is configured above (structlog, LOG_FORMAT); uvicorn's dictConfig would undo it,
+        # and the app writes its own access log, with the request id.
+        log_config=None,
+        access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )

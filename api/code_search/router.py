@@ -11,7 +11,7 @@ from api.code_search.schemas import (
     VectorSearchRequest,
 )
 from api.database import Conn
-from api.dependencies import EmbeddersDep
+from api.dependencies import EmbeddersDep, MetricsDep
 from api.search.dependencies import TuningDep
 
 router = APIRouter(prefix="/v1/code/search", tags=["code"])
@@ -19,21 +19,31 @@ router = APIRouter(prefix="/v1/code/search", tags=["code"])
 
 @router.post("/hybrid", response_model=HybridSearchResponse)
 async def hybrid(
-    request: HybridSearchRequest, conn: Conn, embedders: EmbeddersDep, tuning: TuningDep
+    request: HybridSearchRequest,
+    conn: Conn,
+    embedders: EmbeddersDep,
+    tuning: TuningDep,
+    metrics: MetricsDep,
 ) -> HybridSearchResponse:
     """Code by meaning and words: lexical, text-vector and code-vector lists fused by RRF."""
-    return await service.hybrid(conn, embedders, request, tuning=tuning)
+    return await service.hybrid(conn, embedders, request, tuning=tuning, metrics=metrics)
 
 
 @router.post("/lexical", response_model=CodeSearchResponse)
-async def lexical(request: LexicalSearchRequest, conn: Conn) -> CodeSearchResponse:
+async def lexical(
+    request: LexicalSearchRequest, conn: Conn, metrics: MetricsDep
+) -> CodeSearchResponse:
     """Code whose identifiers, comments or docstrings contain the query's words."""
-    return await service.lexical(conn, request)
+    return await service.lexical(conn, request, metrics=metrics)
 
 
 @router.post("/vector", response_model=CodeSearchResponse)
 async def vector(
-    request: VectorSearchRequest, conn: Conn, embedders: EmbeddersDep, tuning: TuningDep
+    request: VectorSearchRequest,
+    conn: Conn,
+    embedders: EmbeddersDep,
+    tuning: TuningDep,
+    metrics: MetricsDep,
 ) -> CodeSearchResponse:
     """Code nearest to the query, by its description (TEXT) or its source (CODE)."""
-    return await service.vector(conn, embedders, request, tuning=tuning)
+    return await service.vector(conn, embedders, request, tuning=tuning, metrics=metrics)

@@ -26,6 +26,7 @@ from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Embedder, Vector
 from api.errors import InvalidInput
 from api.events.service import checked_vector
+from api.metrics import Metrics
 from api.search.fusion import reciprocal_rank_fusion
 from api.search.service import SearchTuning
 
@@ -47,7 +48,10 @@ def tsquery_for(query: str) -> str:
     return " | ".join(tokens) or "''"
 
 
-async def lexical(conn: asyncpg.Connection, request: LexicalSearchRequest) -> CodeSearchResponse:
+async def lexical(
+    conn: asyncpg.Connection, request: LexicalSearchRequest, *, metrics: Metrics | None = None
+) -> CodeSearchResponse:
+    started = time.perf_counter()
     found = await repository.lexical(
         conn,
         tsquery_for(request.query),
@@ -57,6 +61,7 @@ async def lexical(conn: asyncpg.Connection, request: LexicalSearchRequest) -> Co
         match_names=name_like(request.query),
     )
     hits = await _hits(conn, found, score_field="lexical_score")
+    _observe(metrics, "lexical", started)
     return CodeSearchResponse(results=hits, total_results=len(hits))
 
 
@@ -66,12 +71,15 @@ async def vector(
     request: VectorSearchRequest,
     *,
     tuning: SearchTuning,
+    metrics: Metrics | None = None,
 ) -> CodeSearchResponse:
+    started = time.perf_counter()
     embedder = embedders.text if request.embedding_domain == "TEXT" else embedders.code
     query_vector = await _query_vector(embedder, request.query, request.embedding, "embedding")
     column = repository.COLUMNS[request.embedding_domain]
     found = await _nearest(conn, column, query_vector, request.filters, request.limit, tuning)
     hits = await _hits(conn, found, score_field="vector_similarity", distance=True)
+    _observe(metrics, "vector", started)
     return CodeSearchResponse(results=hits, total_results=len(hits))
 
 
@@ -81,6 +89,7 @@ async def hybrid(
     request: HybridSearchRequest,
     *,
     tuning: SearchTuning,
+    metrics: Metrics | None = None,
 ) -> HybridSearchResponse:
     started = time.perf_counter()
     if not (request.enable_lexical or request.enable_vector):
@@ -147,7 +156,13 @@ async def hybrid(
         "vector_code_candidates": len(rankings.get("vector_code", [])),
         "weights": weights,
     }
+    _observe(metrics, "hybrid", started)
     return HybridSearchResponse(results=results, metadata=metadata)
+
+
+def _observe(metrics: Metrics | None, mode: str, started: float) -> None:
+    if metrics is not None:
+        metrics.code_search_seconds.labels(mode).observe(time.perf_counter() - started)
 
 
 async def _query_vector(

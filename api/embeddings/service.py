@@ -56,6 +56,8 @@ class EmbeddingService:
         self._queued_texts = 0
         self._closed = False
         self._stats = {"cache_hits": 0, "cache_misses": 0, "batches": 0, "texts_encoded": 0}
+        # Expose 0 from the start: a series that appears only under load hides an idle model.
+        self._track_queue(0)
 
     @property
     def model_name(self) -> str:
@@ -174,6 +176,7 @@ class EmbeddingService:
             while not queue.empty():
                 item = queue.get_nowait()
                 if item is not None:
+                    self._track_queue(-len(item.texts))
                     batch.append(item)
             _fail(batch, RuntimeError(f"EmbeddingService({self.model_name}) stopped"))
 

@@ -28,6 +28,7 @@ async def readiness(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(metrics: MetricsDep) -> Response:
+async def metrics(request: Request, metrics: MetricsDep) -> Response:
     """Prometheus metrics in the text exposition format."""
-    return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    body = await service.render_metrics(getattr(request.state, "pool", None), metrics)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

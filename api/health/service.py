@@ -1,14 +1,19 @@
-"""Health and start-up checks: database reachable, schema at head, models loaded."""
+"""Health and start-up checks (database reachable, schema at head, models loaded), metrics."""
 
 from typing import Any
 
 import asyncpg
+import structlog
 
 import api
 from api.embeddings.factory import Embedders
 from api.errors import DATABASE_UNAVAILABLE, StartupError
 from api.events.repository import embedding_column_dimension
 from api.health import repository
+from api.index_jobs import repository as index_jobs_repository
+from api.metrics import Metrics
+
+log = structlog.get_logger(__name__)
 
 
 async def check_schema(conn: asyncpg.Connection, *, head: str, dimension: int) -> None:
@@ -78,3 +83,36 @@ async def readiness(pool: asyncpg.Pool | None) -> tuple[bool, dict[str, Any]]:
     except Exception as exc:  # any failure means "not ready"; the reason is reported
         return False, {"status": "unavailable", "reason": type(exc).__name__}
     return True, {"status": "ready"}
+
+
+async def render_metrics(pool: asyncpg.Pool | None, metrics: Metrics) -> bytes:
+    """The exposition text, with the pool and job-queue gauges read now.
+
+    The job gauges come from the database, not from a worker's memory, so they are right
+    whichever process (API or `python -m workers`) runs the jobs.
+    """
+    if pool is not None:
+        observe_pool(pool, metrics)  # before taking a connection for the query below
+        try:
+            async with pool.acquire(timeout=2) as conn:
+                stats = await index_jobs_repository.queue_stats(conn)
+        except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            # Stale numbers would look healthy: drop the series until the database answers.
+            log.warning("metrics_job_stats_unavailable", error=repr(exc))
+            metrics.index_jobs.clear()
+            metrics.index_jobs_oldest_seconds.clear()
+        else:
+            metrics.index_jobs.labels("queued").set(stats.queued)
+            metrics.index_jobs.labels("running").set(stats.running)
+            metrics.index_jobs_oldest_seconds.labels("queued").set(stats.oldest_queued_seconds)
+            metrics.index_jobs_oldest_seconds.labels("running").set(stats.oldest_running_seconds)
+    return metrics.render()
+
+
+def observe_pool(pool: asyncpg.Pool, metrics: Metrics) -> None:
+    size, idle = pool.get_size(), pool.get_idle_size()
+    metrics.db_pool_size.set(size)
+    metrics.db_pool_idle.set(idle)
+    metrics.db_pool_in_use.set(size - idle)
+    metrics.db_pool_min_size.set(pool.get_min_size())
+    metrics.db_pool_max_size.set(pool.get_max_size())

@@ -1,4 +1,4 @@
-"""SQL of index jobs: enqueue, claim (SKIP LOCKED), progress, finish, read."""
+"""SQL of index jobs: enqueue, claim (SKIP LOCKED), progress, finish, read, queue stats."""
 
 import json
 from typing import Any
@@ -6,7 +6,7 @@ from uuid import UUID
 
 import asyncpg
 
-from api.index_jobs.schemas import JobRead
+from api.index_jobs.schemas import JobRead, QueueStats
 
 JOB_COLUMNS = (
     "id, repository, status, total_files, processed_files, indexed_chunks, errors, result, "
@@ -84,3 +84,24 @@ async def finish(
         status,
         result,
     )
+
+
+async def queue_stats(conn: asyncpg.Connection) -> QueueStats:
+    """Counts and ages of queued and running jobs, read on every metrics scrape.
+
+    Finished jobs stay in the table (small rows: their request is dropped), so this scan grows
+    with the history; at tens of thousands of rows it still takes a few milliseconds.
+    """
+    record = await conn.fetchrow(
+        """
+        SELECT count(*) FILTER (WHERE status = 'queued') AS queued,
+               count(*) FILTER (WHERE status = 'running') AS running,
+               coalesce(extract(epoch FROM now() - min(created_at)
+                   FILTER (WHERE status = 'queued')), 0)::float8 AS oldest_queued_seconds,
+               coalesce(extract(epoch FROM now() - min(started_at)
+                   FILTER (WHERE status = 'running')), 0)::float8 AS oldest_running_seconds
+        FROM index_jobs
+        WHERE status IN ('queued', 'running')
+        """
+    )
+    return QueueStats(**dict(record))

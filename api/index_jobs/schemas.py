@@ -24,3 +24,12 @@ class JobRead(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class QueueStats(BaseModel):
+    """Jobs waiting and in progress, for the metrics (ages in seconds, 0 when there is none)."""
+
+    queued: int
+    running: int
+    oldest_queued_seconds: float
+    oldest_running_seconds: float

@@ -1,7 +1,12 @@
-"""Background indexing: enqueue a repository's files; a worker indexes them batch by batch."""
+"""Background indexing: enqueue a repository's files; a worker indexes them batch by batch.
+
+Every log line of a job carries its `job_id`, and the `request_id` of the request that queued it
+(kept in the job's stored request), so one id finds the request and the work it started.
+"""
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 from uuid import UUID
 
@@ -9,14 +14,17 @@ import asyncpg
 import structlog
 
 from api.code_index import service as code_index
-from api.code_index.schemas import IndexRequest
+from api.code_index.schemas import IndexRequest, IndexResult
 from api.embeddings.factory import Embedders
 from api.errors import NotFound
 from api.index_jobs import repository
 from api.index_jobs.schemas import JobRead
+from api.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 BATCH_FILES = 50
+# Stored beside the IndexRequest fields in the job's request JSON (no schema change needed).
+REQUEST_ID_KEY = "request_id"
 
 
 class JobNotFound(NotFound):
@@ -24,7 +32,16 @@ class JobNotFound(NotFound):
 
 
 async def enqueue(conn: asyncpg.Connection, request: IndexRequest) -> JobRead:
-    return await repository.enqueue(conn, request.repository, request.model_dump(mode="json"))
+    payload = request.model_dump(mode="json")
+    # Bound by the request middleware; absent when a script queues the job.
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    if request_id is not None:
+        payload[REQUEST_ID_KEY] = request_id
+    job = await repository.enqueue(conn, request.repository, payload)
+    log.info(
+        "index_job_queued", job_id=str(job.id), repository=job.repository, files=job.total_files
+    )
+    return job
 
 
 async def get(conn: asyncpg.Connection, job_id: UUID) -> JobRead:
@@ -34,31 +51,83 @@ async def get(conn: asyncpg.Connection, job_id: UUID) -> JobRead:
     return job
 
 
-async def run_next(pool: asyncpg.Pool, embedders: Embedders, *, worker: str) -> bool:
+async def run_next(
+    pool: asyncpg.Pool, embedders: Embedders, *, worker: str, metrics: Metrics | None = None
+) -> bool:
     """Run the oldest queued job, if any; True when one ran."""
     async with pool.acquire() as conn:
         claimed = await repository.claim(conn, worker)
     if claimed is None:
         return False
     job_id, payload = claimed
-    log.info("index_job_started", job_id=str(job_id), repository=payload["repository"])
-    try:
-        result = await _index_in_batches(pool, embedders, job_id, IndexRequest(**payload))
-    except Exception as exc:  # the job fails, the worker goes on
-        log.exception("index_job_failed", job_id=str(job_id))
-        async with pool.acquire() as conn:
-            await repository.finish(conn, job_id, status="failed", result={"error": repr(exc)})
-        return True
-    async with pool.acquire() as conn:
-        await repository.finish(conn, job_id, status="succeeded", result=result)
-    log.info(
-        "index_job_succeeded", job_id=str(job_id), **{k: result[k] for k in ("indexed_files",)}
-    )
+    ids = {"job_id": str(job_id)}
+    if REQUEST_ID_KEY in payload:
+        ids["request_id"] = str(payload.pop(REQUEST_ID_KEY))
+    with structlog.contextvars.bound_contextvars(**ids):
+        await _run(pool, embedders, job_id, payload, worker, metrics)
     return True
 
 
+async def _run(
+    pool: asyncpg.Pool,
+    embedders: Embedders,
+    job_id: UUID,
+    payload: dict[str, Any],
+    worker: str,
+    metrics: Metrics | None,
+) -> None:
+    started = time.perf_counter()
+    log.info("index_job_started", repository=payload.get("repository"), worker=worker)
+    try:
+        # Parsed inside the try: a request that no longer validates fails its job instead of
+        # leaving it `running` for ever.
+        request = IndexRequest(**payload)
+        result = await _index_in_batches(pool, embedders, job_id, request, metrics)
+    except Exception as exc:  # the job fails, the worker goes on
+        log.exception("index_job_failed")
+        async with pool.acquire() as conn:
+            await repository.finish(conn, job_id, status="failed", result={"error": repr(exc)})
+        _observe_job(metrics, "failed", time.perf_counter() - started)
+        return
+    async with pool.acquire() as conn:
+        await repository.finish(conn, job_id, status="succeeded", result=result)
+    seconds = time.perf_counter() - started
+    _observe_job(metrics, "succeeded", seconds)
+    log.info(
+        "index_job_succeeded",
+        indexed_files=result["indexed_files"],
+        failed_files=result["failed_files"],
+        indexed_chunks=result["indexed_chunks"],
+        duration_s=round(seconds, 3),
+    )
+
+
+def _observe_job(metrics: Metrics | None, status: str, seconds: float) -> None:
+    if metrics is not None:
+        metrics.index_jobs_finished.labels(status).inc()
+        metrics.index_job_seconds.labels(status).observe(seconds)
+
+
+def _observe_batch(metrics: Metrics | None, outcome: IndexResult) -> None:
+    """Counted per batch, so the files of a job that fails later are not lost."""
+    if metrics is None:
+        return
+    for result, count in (
+        ("indexed", outcome.indexed_files),
+        ("unchanged", outcome.unchanged_files),
+        ("skipped", len(outcome.skipped_files)),
+        ("failed", outcome.failed_files),
+    ):
+        metrics.index_job_files.labels(result).inc(count)
+    metrics.index_job_chunks.inc(outcome.indexed_chunks)
+
+
 async def _index_in_batches(
-    pool: asyncpg.Pool, embedders: Embedders, job_id: UUID, request: IndexRequest
+    pool: asyncpg.Pool,
+    embedders: Embedders,
+    job_id: UUID,
+    request: IndexRequest,
+    metrics: Metrics | None,
 ) -> dict[str, Any]:
     files = request.files
     totals = {"indexed_files": 0, "indexed_chunks": 0, "unchanged_files": 0, "failed_files": 0}
@@ -82,6 +151,7 @@ async def _index_in_batches(
                 )
             outcome = await code_index.index_files(conn, embedders, part, max_files=BATCH_FILES)
             outcome = outcome.model_copy(update={"removed_files": removed})
+            _observe_batch(metrics, outcome)
             for key in totals:
                 totals[key] += getattr(outcome, key)
             errors += [e.model_dump() for e in (*outcome.errors, *outcome.skipped_files)]
@@ -108,11 +178,12 @@ async def work(
     *,
     worker: str,
     poll_seconds: float = 1.0,
+    metrics: Metrics | None = None,
 ) -> None:
     """Run jobs until `stop` is set, polling for new ones every `poll_seconds`."""
     while not stop.is_set():
         try:
-            ran = await run_next(pool, embedders, worker=worker)
+            ran = await run_next(pool, embedders, worker=worker, metrics=metrics)
         except Exception:  # e.g. the database went away: wait and try again
             log.exception("index_worker_error", worker=worker)
             ran = False

@@ -27,11 +27,12 @@ from api.code_search.schemas import (
     VectorSearchRequest,
 )
 from api.database import Conn
-from api.dependencies import EmbeddersDep, SettingsDep
+from api.dependencies import EmbeddersDep, MetricsDep, SettingsDep
 from api.embeddings.factory import Embedders
 from api.errors import AppError, InvalidInput, clean_message
 from api.index_jobs import service as index_jobs
 from api.index_jobs.service import JobNotFound
+from api.metrics import Metrics
 from api.search.dependencies import TuningDep
 from api.search.service import SearchTuning
 from api.ui import uploads
@@ -131,19 +132,26 @@ async def _search(
     mode: str,
     query: str,
     filters: CodeFilters,
+    metrics: Metrics,
 ) -> tuple[list[CodeHit], float]:
     """The mode's hits and the time they took (ms); a request model per mode, as in the API."""
     started = time.perf_counter()
     hits: list[CodeHit]
     if mode == "hybrid":
         hybrid = HybridSearchRequest(query=query, filters=filters, top_k=RESULTS)
-        hits = (await code_search.hybrid(conn, embedders, hybrid, tuning=tuning)).results
+        hybrid_found = await code_search.hybrid(
+            conn, embedders, hybrid, tuning=tuning, metrics=metrics
+        )
+        hits = hybrid_found.results
     elif mode == "lexical":
         lexical = LexicalSearchRequest(query=query, filters=filters, limit=RESULTS)
-        hits = (await code_search.lexical(conn, lexical)).results
+        hits = (await code_search.lexical(conn, lexical, metrics=metrics)).results
     elif mode == "vector":
         vector = VectorSearchRequest(query=query, filters=filters, limit=RESULTS)
-        hits = (await code_search.vector(conn, embedders, vector, tuning=tuning)).results
+        vector_found = await code_search.vector(
+            conn, embedders, vector, tuning=tuning, metrics=metrics
+        )
+        hits = vector_found.results
     else:
         raise InvalidInput(f"Unknown mode {mode!r}: choose hybrid, lexical or vector.")
     return hits, round((time.perf_counter() - started) * 1000, 1)
@@ -155,6 +163,7 @@ async def search_page(
     conn: Conn,
     embedders: EmbeddersDep,
     tuning: TuningDep,
+    metrics: MetricsDep,
     q: str | None = None,
     mode: str = "hybrid",
     repository: str | None = None,
@@ -185,7 +194,7 @@ async def search_page(
                 repository=repository or None, language=language or None, chunk_type=kind or None
             )
             context["hits"], context["elapsed_ms"] = await _search(
-                conn, embedders, tuning, mode=mode, query=q, filters=filters
+                conn, embedders, tuning, mode=mode, query=q, filters=filters, metrics=metrics
             )
         except ValidationError as exc:
             context["error"] = "; ".join(_message(error) for error in exc.errors())

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from api.code_index import service as code_index
 from api.database import Conn
-from api.dependencies import EmbedderDep, make_filters
+from api.dependencies import EmbedderDep, MetricsDep, make_filters
 from api.errors import AppError
 from api.events import service as events
 from api.events.exceptions import EventNotFound
@@ -174,6 +174,7 @@ async def search_page(
     conn: Conn,
     embedder: EmbedderDep,
     tuning: TuningDep,
+    metrics: MetricsDep,
     q: str | None = None,
     mode: str = "hybrid",
     key: str | None = None,
@@ -204,7 +205,9 @@ async def search_page(
                 ts_end=when(ts_end),
                 limit=20,
             )
-            context["result"] = await search.search(conn, embedder, request_model, tuning=tuning)
+            context["result"] = await search.search(
+                conn, embedder, request_model, tuning=tuning, metrics=metrics
+            )
         except ValidationError as exc:
             context["error"] = "; ".join(
                 e["msg"].removeprefix("Value error, ") for e in exc.errors()
