@@ -1,0 +1,1 @@
+"""Backup and restore of the service's database with pg_dump / pg_restore (`make backup`)."""

@@ -1,0 +1,1 @@
+"""Operational checks on the stored data (today: whether `events` should be partitioned)."""
