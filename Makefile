@@ -17,6 +17,12 @@ help:
 	@echo "make migrate-up   alembic upgrade head      make migrate-down  alembic downgrade -1"
 	@echo "make migrate-rev m=\"message\"  new hand-written revision"
 	@echo "make bench        build the benchmark corpus once, then scripts/bench_search.py"
+	@echo "make backup [file=PATH]          pg_dump of the database (backups/)"
+	@echo "make restore file=PATH [yes=1]   replace the database with a backup"
+	@echo "make export [file=PATH]          events and code as JSON Lines (exports/)"
+	@echo "make import file=PATH            load an export (re-embeds if the models differ)"
+	@echo "make switch-model text=M [code=M] dim=N   re-embed everything with other models"
+	@echo "make partition-check             is the events table big enough to partition?"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,5 +95,42 @@ clean-data:
 	rm -rf .data
 
 # == operations: backup and restore ==
+.PHONY: backup restore partition-check
+
+# pg_dump (custom format) of the service's database: DATABASE_URL, else the embedded server
+# (started and stopped again). Default file: backups/mnemolite-<UTC time>.dump.
+backup: $(STAMP)
+	$(BIN)/python -m scripts.backup $(if $(file),--output "$(file)")
+
+# Replaces the database with an archive; nothing changes if it fails. Stop the service first.
+# yes=1: no question asked; upgrade=1: migrate an older backup to the code's schema head.
+restore: $(STAMP)
+	@test -n "$(file)" || (echo 'usage: make restore file=backups/NAME.dump [yes=1] [upgrade=1]'; exit 2)
+	$(BIN)/python -m scripts.restore "$(file)" $(if $(filter 1 yes true,$(yes)),--yes) \
+	  $(if $(filter 1 yes true,$(upgrade)),--upgrade)
+
+# Is the events table big enough for partitioning to pay? (docs/operations.md)
+partition-check: $(STAMP)
+	$(BIN)/python -m scripts.partition_check
 
 # == operations: export, import and model switch ==
+.PHONY: export import switch-model
+
+# JSON Lines export: a consistent snapshot, safe while the service runs.
+# make export [file=PATH] [only=events|code] [repo=NAME]
+export: $(STAMP)
+	$(BIN)/python -m scripts.export_jsonl $(if $(file),--file "$(file)") \
+	  $(if $(only),--only "$(only)") $(if $(repo),--repository "$(repo)")
+
+# Existing ids are skipped; vectors of other models are recomputed with this service's models.
+import: $(STAMP)
+	@test -n "$(file)" || (echo 'usage: make import file=PATH [skip_invalid=1]'; exit 2)
+	$(BIN)/python -m scripts.import_jsonl "$(file)" $(if $(skip_invalid),--skip-invalid)
+
+# Re-embed everything with other models; stop the service first. Resumable: run it again.
+# make switch-model text=MODEL [code=MODEL] dim=N  |  mock=1 dim=N  |  abandon=1 (drop a partial run)
+switch-model: $(STAMP)
+	@test -n "$(abandon)" -o -n "$(dim)" -a -n "$(text)$(mock)" || \
+	  (echo 'usage: make switch-model text=MODEL [code=MODEL] dim=N   (or mock=1 dim=N, or abandon=1)'; exit 2)
+	$(BIN)/python -m scripts.switch_model $(if $(abandon),--abandon,--dimension "$(dim)" \
+	  $(if $(mock),--mock) $(if $(text),--text-model "$(text)") $(if $(code),--code-model "$(code)"))

@@ -6,12 +6,42 @@ too, so an exact name still matches.
 """
 
 import re
+from typing import Any, Protocol
 
 from api.code_index.chunking import Chunk
 
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_BODY_WORDS = 4000
+
+
+class StoredChunk(Protocol):
+    """A chunk as stored or exported: enough to rebuild the texts it is embedded from."""
+
+    name: str
+    qualified_name: str
+    kind: str
+    language: str
+    file_path: str
+    start_line: int
+    end_line: int
+    source_code: str
+    metadata: dict[str, Any]
+
+
+def as_chunk(stored: StoredChunk) -> Chunk:
+    """The chunker's `Chunk` for a stored one: embedded from the same text as at indexing."""
+    return Chunk(
+        name=stored.name,
+        qualified_name=stored.qualified_name,
+        kind=stored.kind,
+        language=stored.language,
+        file_path=stored.file_path,
+        start_line=stored.start_line,
+        end_line=stored.end_line,
+        source=stored.source_code,
+        metadata=stored.metadata,
+    )
 
 
 def split_identifier(identifier: str) -> list[str]:
