@@ -56,9 +56,13 @@ def wait_until_ready(url: str, server: subprocess.Popen[bytes], timeout: float =
     raise RuntimeError(f"the server at {url} was not ready in {timeout} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app (uvicorn, in-process index worker, mock embedder) on the test database."""
+    """The real app (uvicorn, in-process index worker, mock embedder) on the test database.
+
+    It stops after the last test of this package: its index worker would otherwise take the
+    jobs that later tests queue for their own app.
+    """
     port = free_port()
     env = {
         **os.environ,
