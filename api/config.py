@@ -4,7 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -54,8 +54,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_batch_events: int = Field(default=1000, ge=1)
     code_index_max_files: int = Field(default=500, ge=1)
+    code_index_max_file_bytes: int = Field(default=1_000_000, ge=1)
     index_worker_in_process: bool = True
     index_worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+
+    # Access control
+    api_key: SecretStr | None = Field(
+        default=None, description="Required on /v1, /ui, /docs... when set; unset: open."
+    )
+    metrics_public: bool = True
 
     # Server
     host: str = "127.0.0.1"
@@ -63,10 +70,19 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
-    @field_validator("database_url", mode="before")
+    @field_validator("database_url", "api_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("api_key")
+    @classmethod
+    def _header_safe_key(cls, value: SecretStr | None) -> SecretStr | None:
+        key = value.get_secret_value() if value is not None else ""
+        if value is not None and not (key.isascii() and key.isprintable() and " " not in key):
+            # It travels in an HTTP header: anything else would never match what clients send.
+            raise ValueError("API_KEY must be printable ASCII without spaces")
+        return value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

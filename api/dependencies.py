@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from api.config import Settings
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Embedder
-from api.errors import InvalidInput, clean_message
+from api.errors import InvalidInput, invalid_fields
 from api.events.schemas import EventFilters
 from api.metrics import Metrics
 
@@ -53,6 +53,8 @@ def parse_json_object(raw: str | None, *, name: str) -> dict[str, Any] | None:
         value = json.loads(raw)
     except ValueError as exc:
         raise InvalidInput(f"{name} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"{name} is nested too deeply to parse.") from exc
     if not isinstance(value, dict):
         raise InvalidInput(f'{name} must be a JSON object such as {{"project": "x"}}.')
     return value
@@ -64,7 +66,7 @@ def make_filters(
     try:
         return EventFilters(metadata=metadata, ts_start=ts_start, ts_end=ts_end)
     except ValidationError as exc:
-        raise InvalidInput([clean_message(error["msg"]) for error in exc.errors()]) from exc
+        raise invalid_fields(exc, whole="query") from exc
 
 
 async def query_filters(
@@ -83,7 +85,9 @@ async def query_filters(
 
 QueryFilters = Annotated[EventFilters, Depends(query_filters)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=100_000, description="Items to skip.")]
+# Deep offsets make PostgreSQL read and drop every skipped row: bounded, and filters do the rest.
+MAX_OFFSET = 100_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 IncludeEmbedding = Annotated[
     bool, Query(description="Return each event's vector (left out by default).")
 ]

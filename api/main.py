@@ -19,7 +19,7 @@ from api.code_search.router import router as code_search_router
 from api.config import Settings, get_settings
 from api.database import create_pool, redact_password, resolve_database_url
 from api.embeddings.factory import Embedders, build_embedders
-from api.errors import install_error_handlers
+from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.events.router import router as events_router
 from api.health import service as health_service
 from api.health.router import router as health_router
@@ -34,6 +34,8 @@ from api.middleware import (
 )
 from api.migrations import head_revision
 from api.search.router import router as search_router
+from api.security import ApiKeyMiddleware, install_openapi_security, warn_if_exposed
+from api.ui.login import router as login_router
 from api.ui.router import router as ui_router
 
 log = structlog.get_logger(__name__)
@@ -60,6 +62,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        warn_if_exposed(settings)
         url = database_url
         if url is None:
             url = await asyncio.to_thread(resolve_database_url, settings)
@@ -119,6 +122,7 @@ def create_app(
         summary="PostgreSQL-native memory for AI agents: events, search and code.",
         lifespan=lifespan,
         redirect_slashes=False,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -131,12 +135,18 @@ def create_app(
     app.include_router(code_search_router)
     app.include_router(code_graph_router)
     app.include_router(index_jobs_router)
+    app.include_router(login_router)
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health_router)
+    install_openapi_security(app, settings)
 
-    # Added last = outermost: slashes are normalised before anything else sees the path.
+    # Added last = outermost: slashes are normalised before anything else sees the path, and
+    # the key is checked before a body is read (a 401 is logged and timed like any answer).
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        ApiKeyMiddleware, api_key=settings.api_key, metrics_public=settings.metrics_public
+    )
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(TrailingSlashMiddleware)
     return app

@@ -62,10 +62,10 @@ def is_generated(text: str) -> bool:
     return False
 
 
-def skip_reason(path: str, data: bytes) -> str | None:
+def skip_reason(path: str, data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> str | None:
     """Why a file should not be indexed, or None."""
-    if len(data) > MAX_FILE_BYTES:
-        return f"larger than {MAX_FILE_BYTES} bytes"
+    if len(data) > max_bytes:
+        return f"larger than {max_bytes} bytes (CODE_INDEX_MAX_FILE_BYTES)"
     if b"\x00" in data[:8192]:
         return "binary"
     try:
@@ -83,10 +83,14 @@ def skip_reason(path: str, data: bytes) -> str | None:
 
 
 def chunk_file(
-    path: str, content: str | bytes, *, language: str | None = None
+    path: str,
+    content: str | bytes,
+    *,
+    language: str | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> list[Chunk] | Skipped:
     data = content.encode("utf-8") if isinstance(content, str) else content
-    reason = skip_reason(path, data)
+    reason = skip_reason(path, data, max_bytes=max_bytes)
     if reason is not None:
         return Skipped(path, reason)
     spec = language_for(path, language)

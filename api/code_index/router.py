@@ -16,7 +16,11 @@ async def index_files(
 ) -> IndexResult:
     """Index a set of files of a repository (unchanged files are skipped by content hash)."""
     return await service.index_files(
-        conn, embedders, request, max_files=settings.code_index_max_files
+        conn,
+        embedders,
+        request,
+        max_files=settings.code_index_max_files,
+        max_file_bytes=settings.code_index_max_file_bytes,
     )
 
 

@@ -5,8 +5,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.events.schemas import EmbeddingInput
-
-MAX_QUERY_CHARS = 2_000
+from api.search.schemas import MAX_QUERY_CHARS  # one bound for every search
 
 
 class CodeFilters(BaseModel):

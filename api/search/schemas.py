@@ -1,11 +1,11 @@
 """Request and response shapes of the search API."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.events.schemas import EmbeddingInput, EventRead, as_utc
+from api.events.schemas import EmbeddingInput, EventRead, FilterMetadata, as_utc
 
 SearchMode = Literal["hybrid", "vector", "lexical"]
 MAX_QUERY_CHARS = 2_000
@@ -20,7 +20,7 @@ class SearchRequest(BaseModel):
     vector: EmbeddingInput | None = Field(
         default=None, description="A query vector, used instead of embedding `query`."
     )
-    metadata: dict[str, Any] | None = Field(default=None, description="Containment filter.")
+    metadata: FilterMetadata | None = Field(default=None, description="Containment filter.")
     ts_start: datetime | None = None
     ts_end: datetime | None = None
     mode: SearchMode = "hybrid"

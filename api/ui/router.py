@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from api.code_index import service as code_index
 from api.database import Conn
-from api.dependencies import EmbedderDep, MetricsDep, make_filters
+from api.dependencies import MAX_OFFSET, EmbedderDep, MetricsDep, make_filters
 from api.errors import AppError
 from api.events import service as events
 from api.events.exceptions import EventNotFound
@@ -96,8 +96,9 @@ async def events_page(
     try:
         metadata = {key: metadata_value(value or "")} if key else None
         filters = make_filters(metadata, when(ts_start), when(ts_end))
+        # Clamped, not refused: a hand-edited URL still gets a page (the API answers 422).
         listing = await events.list_events(
-            conn, filters=filters, limit=PAGE_SIZE, offset=max(offset, 0)
+            conn, filters=filters, limit=PAGE_SIZE, offset=min(max(offset, 0), MAX_OFFSET)
         )
     except (AppError, ValueError) as exc:
         detail = exc.detail if isinstance(exc, AppError) else str(exc)

@@ -370,7 +370,7 @@ def test_files_without_grammar_fall_back_to_line_windows():
         ),
         ("vendor/app.min.js", b"var a=1;", "minified"),
         ("bundle.js", b"x" * 5000 + b"\n", "minified"),
-        ("huge.py", b"x = 1\n" * 200_000, "larger than 1000000 bytes"),
+        ("huge.py", b"x = 1\n" * 200_000, "larger than 1000000 bytes (CODE_INDEX_MAX_FILE_BYTES)"),
     ],
 )
 def test_files_skipped_with_a_reason(path, content, reason):
