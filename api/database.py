@@ -12,8 +12,15 @@ from fastapi import Depends, Request
 from pgvector.asyncpg import register_vector
 
 from api.config import Settings
+from api.errors import DatabaseUnavailable
 from api.local_postgres import ensure_database, start_embedded_server
 from api.metrics import Metrics
+
+# A request fails fast with 503 rather than hang when the database is away: opening a
+# connection may take CONNECT_TIMEOUT_SECONDS (asyncpg's default is 60), and waiting for one
+# from the pool ACQUIRE_TIMEOUT_SECONDS (the default is for ever), connect included.
+CONNECT_TIMEOUT_SECONDS = 5.0
+ACQUIRE_TIMEOUT_SECONDS = 10.0
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -72,6 +79,7 @@ async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
         init=init_connection,
         server_settings=server_settings,
         command_timeout=max(settings.db_statement_timeout_ms / 1000 + 5, 10),
+        timeout=CONNECT_TIMEOUT_SECONDS,
     )
     return pool
 
@@ -80,10 +88,22 @@ async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
     pool: asyncpg.Pool = request.state.pool
     metrics: Metrics = request.app.state.metrics
     started = time.perf_counter()
-    async with pool.acquire() as connection:
-        # Long waits here mean DB_POOL_MAX_SIZE is too small for the load.
-        metrics.db_pool_acquire_seconds.observe(time.perf_counter() - started)
+    try:
+        # Not `async with`: a TimeoutError raised by the route must not be taken for this one.
+        connection = await pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
+    except TimeoutError as exc:
+        raise DatabaseUnavailable(
+            f"No database connection could be had within {ACQUIRE_TIMEOUT_SECONDS:g} s (the "
+            "database is slow or unreachable, or DB_POOL_MAX_SIZE is too small for the load); "
+            "retry shortly."
+        ) from exc
+    # Long waits here mean DB_POOL_MAX_SIZE is too small for the load.
+    metrics.db_pool_acquire_seconds.observe(time.perf_counter() - started)
+    try:
         yield connection
+    finally:
+        # A connection broken by an outage is closed here; the pool opens a fresh one later.
+        await pool.release(connection)
 
 
 Conn = Annotated[asyncpg.Connection, Depends(get_conn)]

@@ -2,6 +2,8 @@
 
 It uses the same services and repositories as the API. Set INDEX_WORKER_IN_PROCESS=false on the
 API when workers run separately; both may run at once (jobs are claimed with SKIP LOCKED).
+On SIGTERM/SIGINT the job in progress goes back to the queue after its current batch; a worker
+killed outright leaves its job to be resumed by another once its lease lapses.
 """
 
 import asyncio

@@ -50,7 +50,8 @@ async def health_report(
                     "at_head": revision == head,
                     **await repository.server_versions(conn),
                 }
-        except DATABASE_UNAVAILABLE as exc:
+        except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            # Reported, never raised: /health must answer while the database is away.
             database = {"reachable": False, "error": type(exc).__name__}
     models: dict[str, Any] = {"loaded": embedders is not None}
     if embedders is not None:

@@ -20,6 +20,7 @@ class JobRead(BaseModel):
     progress: float
     indexed_chunks: int
     errors: list[FileError]
+    # The totals so far while the job runs (or waits to be resumed), the outcome once it ended.
     result: dict[str, Any] | None
     created_at: datetime
     started_at: datetime | None
@@ -33,3 +34,28 @@ class QueueStats(BaseModel):
     running: int
     oldest_queued_seconds: float
     oldest_running_seconds: float
+
+
+class Lease(BaseModel):
+    """Who may write a running job: the worker that claimed it, at that attempt."""
+
+    job_id: UUID
+    worker: str
+    attempt: int
+
+
+class ClaimedJob(BaseModel):
+    """A job taken by a worker, with the progress of earlier attempts to resume from."""
+
+    id: UUID
+    worker: str
+    attempts: int
+    request: dict[str, Any]
+    processed_files: int
+    indexed_chunks: int
+    errors: list[dict[str, Any]]
+    result: dict[str, Any] | None
+
+    @property
+    def lease(self) -> Lease:
+        return Lease(job_id=self.id, worker=self.worker, attempt=self.attempts)

@@ -1,5 +1,8 @@
 """Background indexing: enqueue a repository's files; a worker indexes them batch by batch.
 
+A worker holds a job by a lease it renews; a job whose worker died is resumed by another from
+its last recorded batch (indexing is incremental, so redoing a batch is harmless).
+
 Every log line of a job carries its `job_id`, and the `request_id` of the request that queued it
 (kept in the job's stored request), so one id finds the request and the work it started.
 """
@@ -7,6 +10,7 @@ Every log line of a job carries its `job_id`, and the `request_id` of the reques
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -16,15 +20,39 @@ import structlog
 from api.code_index import service as code_index
 from api.code_index.schemas import IndexRequest, IndexResult
 from api.embeddings.factory import Embedders
-from api.errors import NotFound
+from api.errors import DATABASE_UNAVAILABLE, NotFound
 from api.index_jobs import repository
-from api.index_jobs.schemas import JobRead
+from api.index_jobs.schemas import ClaimedJob, JobRead, Lease
 from api.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 BATCH_FILES = 50
 # Stored beside the IndexRequest fields in the job's request JSON (no schema change needed).
 REQUEST_ID_KEY = "request_id"
+TOTAL_KEYS = ("indexed_files", "indexed_chunks", "unchanged_files", "failed_files")
+RESULT_KEYS = (*TOTAL_KEYS, "removed_files", "indexed_nodes", "indexed_edges")
+
+# A worker silent for LEASE_SECONDS is presumed dead (crashed, killed, cut off from the
+# database) and its job is taken over; it renews every HEARTBEAT_SECONDS, well within the lease,
+# so a slow batch or a briefly busy database does not lose it. A job abandoned MAX_ATTEMPTS
+# times fails: whatever kills its workers would kill every next one.
+LEASE_SECONDS = 60.0
+HEARTBEAT_SECONDS = 10.0
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class LeasePolicy:
+    lease_seconds: float = LEASE_SECONDS
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    max_attempts: int = MAX_ATTEMPTS
+
+
+LEASES = LeasePolicy()
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (this one stalled past its lease): stop writing it."""
 
 
 class JobNotFound(NotFound):
@@ -52,45 +80,84 @@ async def get(conn: asyncpg.Connection, job_id: UUID) -> JobRead:
 
 
 async def run_next(
-    pool: asyncpg.Pool, embedders: Embedders, *, worker: str, metrics: Metrics | None = None
+    pool: asyncpg.Pool,
+    embedders: Embedders,
+    *,
+    worker: str,
+    metrics: Metrics | None = None,
+    policy: LeasePolicy = LEASES,
+    stop: asyncio.Event | None = None,
 ) -> bool:
-    """Run the oldest queued job, if any; True when one ran."""
+    """Run the oldest queued (or abandoned) job, if any; True when one was taken.
+
+    When `stop` is set between two batches, the job goes back to the queue with its progress.
+    """
     async with pool.acquire() as conn:
-        claimed = await repository.claim(conn, worker)
+        for abandoned in await repository.fail_abandoned(
+            conn, lease_seconds=policy.lease_seconds, max_attempts=policy.max_attempts
+        ):
+            log.error("index_job_abandoned", job_id=str(abandoned), attempts=policy.max_attempts)
+            if metrics is not None:
+                metrics.index_jobs_finished.labels("failed").inc()
+        claimed = await repository.claim(
+            conn, worker, lease_seconds=policy.lease_seconds, max_attempts=policy.max_attempts
+        )
     if claimed is None:
         return False
-    job_id, payload = claimed
-    ids = {"job_id": str(job_id)}
-    if REQUEST_ID_KEY in payload:
-        ids["request_id"] = str(payload.pop(REQUEST_ID_KEY))
+    ids = {"job_id": str(claimed.id)}
+    if REQUEST_ID_KEY in claimed.request:
+        ids["request_id"] = str(claimed.request.pop(REQUEST_ID_KEY))
     with structlog.contextvars.bound_contextvars(**ids):
-        await _run(pool, embedders, job_id, payload, worker, metrics)
+        await _run(pool, embedders, claimed, metrics, policy, stop or asyncio.Event())
     return True
 
 
 async def _run(
     pool: asyncpg.Pool,
     embedders: Embedders,
-    job_id: UUID,
-    payload: dict[str, Any],
-    worker: str,
+    job: ClaimedJob,
     metrics: Metrics | None,
+    policy: LeasePolicy,
+    stop: asyncio.Event,
 ) -> None:
     started = time.perf_counter()
-    log.info("index_job_started", repository=payload.get("repository"), worker=worker)
+    log.info(
+        "index_job_started",
+        repository=job.request.get("repository"),
+        worker=job.worker,
+        attempt=job.attempts,
+        resume_from=job.processed_files,
+    )
+    beat = asyncio.create_task(_keep_alive(pool, job.lease, policy.heartbeat_seconds))
     try:
         # Parsed inside the try: a request that no longer validates fails its job instead of
         # leaving it `running` for ever.
-        request = IndexRequest(**payload)
-        result = await _index_in_batches(pool, embedders, job_id, request, metrics)
+        request = IndexRequest(**job.request)
+        result = await _index_in_batches(pool, embedders, job, request, metrics, stop)
+    except LeaseLost:
+        log.warning("index_job_lease_lost", worker=job.worker)
+        return
+    except DATABASE_UNAVAILABLE as exc:
+        # Not the job's fault: it stays `running` and is resumed when its lease lapses.
+        log.warning("index_job_interrupted", error=repr(exc))
+        return
     except Exception as exc:  # the job fails, the worker goes on
         log.exception("index_job_failed")
         async with pool.acquire() as conn:
-            await repository.finish(conn, job_id, status="failed", result={"error": repr(exc)})
+            await repository.finish(conn, job.lease, status="failed", result={"error": repr(exc)})
         _observe_job(metrics, "failed", time.perf_counter() - started)
         return
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+    if result is None:
+        log.info("index_job_released", processed_files=job.processed_files)
+        return
     async with pool.acquire() as conn:
-        await repository.finish(conn, job_id, status="succeeded", result=result)
+        if not await repository.finish(conn, job.lease, status="succeeded", result=result):
+            log.warning("index_job_lease_lost", worker=job.worker)
+            return
     seconds = time.perf_counter() - started
     _observe_job(metrics, "succeeded", seconds)
     log.info(
@@ -100,6 +167,18 @@ async def _run(
         indexed_chunks=result["indexed_chunks"],
         duration_s=round(seconds, 3),
     )
+
+
+async def _keep_alive(pool: asyncpg.Pool, lease: Lease, every: float) -> None:
+    """Renew the lease while a batch runs: embedding one batch may outlast the lease."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with pool.acquire(timeout=every) as conn:
+                if not await repository.heartbeat(conn, lease):
+                    return  # another worker took the job; the next progress write says so
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("index_job_heartbeat_failed", error=repr(exc))
 
 
 def _observe_job(metrics: Metrics | None, status: str, seconds: float) -> None:
@@ -125,15 +204,25 @@ def _observe_batch(metrics: Metrics | None, outcome: IndexResult) -> None:
 async def _index_in_batches(
     pool: asyncpg.Pool,
     embedders: Embedders,
-    job_id: UUID,
+    job: ClaimedJob,
     request: IndexRequest,
     metrics: Metrics | None,
-) -> dict[str, Any]:
+    stop: asyncio.Event,
+) -> dict[str, Any] | None:
+    """The job's result; None when `stop` was set and the job went back to the queue.
+
+    A resumed job starts after the last batch an earlier attempt recorded, from its totals
+    (a batch indexed but not recorded is redone: its files are then `unchanged`).
+    """
     files = request.files
-    totals = {"indexed_files": 0, "indexed_chunks": 0, "unchanged_files": 0, "failed_files": 0}
-    errors: list[dict[str, str]] = []
-    last: dict[str, Any] = {}
-    for start in range(0, len(files), BATCH_FILES):
+    saved = job.result or {}
+    result = {key: int(saved.get(key, 0)) for key in RESULT_KEYS}
+    errors = list(job.errors)
+    for start in range(job.processed_files, len(files), BATCH_FILES):
+        if stop.is_set():
+            async with pool.acquire() as conn:
+                await repository.release(conn, job.lease)
+            return None
         batch = files[start : start + BATCH_FILES]
         is_last = start + BATCH_FILES >= len(files)
         part = request.model_copy(
@@ -150,25 +239,27 @@ async def _index_in_batches(
                     conn, request.repository, [f.path for f in files]
                 )
             outcome = await code_index.index_files(conn, embedders, part, max_files=BATCH_FILES)
-            outcome = outcome.model_copy(update={"removed_files": removed})
             _observe_batch(metrics, outcome)
-            for key in totals:
-                totals[key] += getattr(outcome, key)
+            for key in TOTAL_KEYS:
+                result[key] += getattr(outcome, key)
+            if is_last:
+                result.update(
+                    removed_files=removed,
+                    indexed_nodes=outcome.indexed_nodes,
+                    indexed_edges=outcome.indexed_edges,
+                )
             errors += [e.model_dump() for e in (*outcome.errors, *outcome.skipped_files)]
-            await repository.progress(
+            recorded = await repository.progress(
                 conn,
-                job_id,
+                job.lease,
                 processed=start + len(batch),
-                chunks=totals["indexed_chunks"],
+                chunks=result["indexed_chunks"],
                 errors=errors,
+                totals=result,
             )
-        last = outcome.model_dump()
-    return {
-        **totals,
-        "removed_files": last.get("removed_files", 0),
-        "indexed_nodes": last.get("indexed_nodes", 0),
-        "indexed_edges": last.get("indexed_edges", 0),
-    }
+        if not recorded:
+            raise LeaseLost
+    return result
 
 
 async def work(
@@ -179,12 +270,21 @@ async def work(
     worker: str,
     poll_seconds: float = 1.0,
     metrics: Metrics | None = None,
+    policy: LeasePolicy = LEASES,
 ) -> None:
-    """Run jobs until `stop` is set, polling for new ones every `poll_seconds`."""
+    """Run jobs until `stop` is set, polling for new ones every `poll_seconds`.
+
+    A job in progress when `stop` is set goes back to the queue after its current batch.
+    """
     while not stop.is_set():
         try:
-            ran = await run_next(pool, embedders, worker=worker, metrics=metrics)
-        except Exception:  # e.g. the database went away: wait and try again
+            ran = await run_next(
+                pool, embedders, worker=worker, metrics=metrics, policy=policy, stop=stop
+            )
+        except DATABASE_UNAVAILABLE as exc:  # expected during an outage: no traceback
+            log.warning("index_worker_database_unavailable", worker=worker, error=repr(exc))
+            ran = False
+        except Exception:  # the worker must outlive any one failure
             log.exception("index_worker_error", worker=worker)
             ran = False
         if not ran:

@@ -235,7 +235,10 @@ async def test_queue_gauges_read_queued_and_running_jobs_from_the_database(
     pool = await create_pool(scratch_url, settings)
     try:
         async with pool.acquire() as conn:
-            assert await jobs_repository.claim(conn, "elsewhere") is not None
+            claimed = await jobs_repository.claim(
+                conn, "elsewhere", lease_seconds=60, max_attempts=3
+            )
+            assert claimed is not None
     finally:
         await pool.close()
     claimed = await scrape(client)
