@@ -141,6 +141,8 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     url = request.getfixturevalue("database_url")
     connection = await asyncpg.connect(url)
     try:
-        await connection.execute("TRUNCATE events, code_files, nodes, index_jobs CASCADE")
+        await connection.execute(
+            "TRUNCATE events, code_files, nodes, index_jobs, idempotency_keys CASCADE"
+        )
     finally:
         await connection.close()

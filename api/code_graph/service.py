@@ -18,6 +18,7 @@ from api.code_graph.schemas import (
     Reached,
     TraverseResult,
 )
+from api.code_index import repository as code_index_repository
 from api.code_index.graph import build_graph
 from api.errors import NotFound
 
@@ -33,6 +34,8 @@ async def rebuild(conn: asyncpg.Connection, repository_name: str) -> BuildResult
     same transaction as the chunks it changed).
     """
     async with conn.transaction():
+        # Chunks read and graph written under the index's lock: no index write in between.
+        await code_index_repository.lock_repository(conn, repository_name)
         chunks = await repository.repository_chunks(conn, repository_name)
         nodes, edges = await repository.replace_graph(conn, repository_name, build_graph(chunks))
     return BuildResult(repository=repository_name, nodes=nodes, edges=edges)

@@ -35,6 +35,20 @@ def _vector(value: Vector | None) -> pgvector.Vector | None:
     return None if value is None else pgvector.Vector(value)
 
 
+async def lock_repository(conn: asyncpg.Connection, repository: str) -> None:
+    """Wait for, then hold until the transaction ends, the write lock of a repository's index.
+
+    Index writes, deletions and graph rebuilds of one repository take it, so they serialize;
+    other repositories are not blocked. Re-entrant within a transaction. The two-key form keeps
+    these locks apart from any other advisory lock; a hashtext collision only serializes two
+    repositories needlessly.
+    """
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('mnemolite.code_index'), hashtext($1))",
+        repository,
+    )
+
+
 async def stored_hashes(
     conn: asyncpg.Connection, repository: str, paths: Sequence[str]
 ) -> dict[str, str]:

@@ -12,7 +12,7 @@ import asyncpg
 
 from api.code_graph import service as code_graph
 from api.code_index import repository
-from api.code_index.chunking import Chunk, Skipped, chunk_file
+from api.code_index.chunking import MAX_FILE_BYTES, Chunk, Skipped, chunk_file
 from api.code_index.languages import language_for
 from api.code_index.schemas import (
     ChunkRead,
@@ -43,12 +43,41 @@ class _Parsed:
     chunks: list[Chunk]
 
 
+@dataclass
+class _Plan:
+    """What a request will write: its changed files parsed, their chunks embedded."""
+
+    changed: list[FileInput]
+    parsed: list[_Parsed]
+    skipped: list[FileError]
+    errors: list[FileError]
+    chunks: list[Chunk]
+    text_vectors: list | None
+    code_vectors: list | None
+
+
+@dataclass
+class _Written:
+    nodes: int = 0
+    edges: int = 0
+    removed: int = 0
+
+
+# Tries to prepare a request outside the repository's lock before preparing under it.
+OPTIMISTIC_ATTEMPTS = 3
+
+
 def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 async def index_files(
-    conn: asyncpg.Connection, embedders: Embedders, request: IndexRequest, *, max_files: int
+    conn: asyncpg.Connection,
+    embedders: Embedders,
+    request: IndexRequest,
+    *,
+    max_files: int,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> IndexResult:
     started = time.perf_counter()
     if len(request.files) > max_files:
@@ -62,11 +91,48 @@ async def index_files(
         raise InvalidInput(f"Each path may appear once per request; repeated: {duplicates[:5]}")
 
     hashes = {file.path: content_hash(file.content) for file in request.files}
-    stored = await repository.stored_hashes(conn, request.repository, paths)
+    written: _Written | None = None
+    for _ in range(OPTIMISTIC_ATTEMPTS):
+        plan = await _prepare(conn, embedders, request, hashes, max_file_bytes)
+        written = await _write_if_current(conn, request, plan, hashes)
+        if written is not None:
+            break
+    else:
+        # Other writers kept changing files this request had found unchanged: prepare under
+        # the lock this time. Slow work inside a transaction, but it cannot be overtaken.
+        async with conn.transaction():
+            await repository.lock_repository(conn, request.repository)
+            plan = await _prepare(conn, embedders, request, hashes, max_file_bytes)
+            written = await _write(conn, request, plan)
+
+    return IndexResult(
+        repository=request.repository,
+        indexed_files=len(plan.parsed),
+        indexed_chunks=len(plan.chunks),
+        indexed_nodes=written.nodes,
+        indexed_edges=written.edges,
+        unchanged_files=len(request.files) - len(plan.changed),
+        skipped_files=plan.skipped,
+        removed_files=written.removed,
+        failed_files=len(plan.errors),
+        processing_time_ms=round((time.perf_counter() - started) * 1000, 1),
+        errors=plan.errors,
+    )
+
+
+async def _prepare(
+    conn: asyncpg.Connection,
+    embedders: Embedders,
+    request: IndexRequest,
+    hashes: dict[str, str],
+    max_file_bytes: int,
+) -> _Plan:
+    """Parse and embed the files whose stored hash differs (no lock held: the slow part)."""
+    stored = await repository.stored_hashes(conn, request.repository, list(hashes))
     changed = [file for file in request.files if stored.get(file.path) != hashes[file.path]]
 
     # Parsing is CPU-bound: off the event loop.
-    outcomes = await asyncio.to_thread(_parse_all, changed, hashes)
+    outcomes = await asyncio.to_thread(_parse_all, changed, hashes, max_file_bytes)
     parsed = [outcome for outcome in outcomes if isinstance(outcome, _Parsed)]
     skipped = [
         FileError(file=o.file_path, error=o.reason) for o in outcomes if isinstance(o, Skipped)
@@ -77,69 +143,82 @@ async def index_files(
             for chunk in item.chunks:
                 chunk.metadata = {}
 
-    all_chunks = [chunk for item in parsed for chunk in item.chunks]
-    text_vectors, code_vectors = await _embed(embedders, all_chunks, request.generate_embeddings)
+    chunks = [chunk for item in parsed for chunk in item.chunks]
+    text_vectors, code_vectors = await _embed(embedders, chunks, request.generate_embeddings)
+    return _Plan(changed, parsed, skipped, errors, chunks, text_vectors, code_vectors)
 
-    position = 0
+
+async def _write_if_current(
+    conn: asyncpg.Connection, request: IndexRequest, plan: _Plan, hashes: dict[str, str]
+) -> _Written | None:
+    """Write the plan under the repository's lock, unless a file it left alone has changed.
+
+    Two requests for one repository thus commit one after the other, each as a whole: a
+    file found unchanged before the lock but rewritten by another request since would
+    otherwise keep the other request's content next to this request's other files.
+    """
+    changed = {file.path for file in plan.changed}
+    unchanged = [path for path in hashes if path not in changed]
     async with conn.transaction():
-        for item in parsed:
-            count = len(item.chunks)
-            new_chunks = [
-                repository.NewChunk(
-                    chunk,
-                    text_vectors[position + i] if text_vectors is not None else None,
-                    code_vectors[position + i] if code_vectors is not None else None,
-                    *search_fields(chunk),
-                )
-                for i, chunk in enumerate(item.chunks)
-            ]
-            position += count
-            spec = language_for(item.file.path, item.file.language)
-            stored_file = repository.StoredFile(
-                path=item.file.path,
-                language=spec.name if spec else (item.file.language or "text"),
-                content_hash=item.content_hash,
-                size_bytes=len(item.file.content.encode("utf-8", errors="surrogatepass")),
-            )
-            await repository.replace_file(
-                conn,
-                repository=request.repository,
-                file=stored_file,
-                commit_hash=request.commit_hash,
-                chunks=new_chunks,
-            )
-        # A file that became unindexable (binary, generated) must not keep its old chunks.
-        await repository.delete_files(conn, request.repository, [s.file for s in skipped])
-        removed = 0
-        if request.full_snapshot:
-            removed = await repository.delete_files_except(conn, request.repository, paths)
-        nodes = edges = 0
-        if request.build_graph:
-            built = await code_graph.rebuild(conn, request.repository)
-            nodes, edges = built.nodes, built.edges
+        await repository.lock_repository(conn, request.repository)
+        if unchanged:
+            now = await repository.stored_hashes(conn, request.repository, unchanged)
+            if any(now.get(path) != hashes[path] for path in unchanged):
+                return None
+        return await _write(conn, request, plan)
 
-    return IndexResult(
-        repository=request.repository,
-        indexed_files=len(parsed),
-        indexed_chunks=len(all_chunks),
-        indexed_nodes=nodes,
-        indexed_edges=edges,
-        unchanged_files=len(request.files) - len(changed),
-        skipped_files=skipped,
-        removed_files=removed,
-        failed_files=len(errors),
-        processing_time_ms=round((time.perf_counter() - started) * 1000, 1),
-        errors=errors,
-    )
+
+async def _write(conn: asyncpg.Connection, request: IndexRequest, plan: _Plan) -> _Written:
+    """Store the plan (call inside a transaction holding the repository's lock)."""
+    position = 0
+    for item in plan.parsed:
+        count = len(item.chunks)
+        new_chunks = [
+            repository.NewChunk(
+                chunk,
+                plan.text_vectors[position + i] if plan.text_vectors is not None else None,
+                plan.code_vectors[position + i] if plan.code_vectors is not None else None,
+                *search_fields(chunk),
+            )
+            for i, chunk in enumerate(item.chunks)
+        ]
+        position += count
+        spec = language_for(item.file.path, item.file.language)
+        stored_file = repository.StoredFile(
+            path=item.file.path,
+            language=spec.name if spec else (item.file.language or "text"),
+            content_hash=item.content_hash,
+            size_bytes=len(item.file.content.encode("utf-8", errors="surrogatepass")),
+        )
+        await repository.replace_file(
+            conn,
+            repository=request.repository,
+            file=stored_file,
+            commit_hash=request.commit_hash,
+            chunks=new_chunks,
+        )
+    # A file that became unindexable (binary, generated) must not keep its old chunks.
+    await repository.delete_files(conn, request.repository, [s.file for s in plan.skipped])
+    written = _Written()
+    if request.full_snapshot:
+        written.removed = await repository.delete_files_except(
+            conn, request.repository, [file.path for file in request.files]
+        )
+    if request.build_graph:
+        built = await code_graph.rebuild(conn, request.repository)
+        written.nodes, written.edges = built.nodes, built.edges
+    return written
 
 
 def _parse_all(
-    files: Sequence[FileInput], hashes: dict[str, str]
+    files: Sequence[FileInput], hashes: dict[str, str], max_file_bytes: int
 ) -> list[_Parsed | Skipped | FileError]:
     outcomes: list[_Parsed | Skipped | FileError] = []
     for file in files:
         try:
-            result = chunk_file(file.path, file.content, language=file.language)
+            result = chunk_file(
+                file.path, file.content, language=file.language, max_bytes=max_file_bytes
+            )
         except Exception as exc:  # a parser failure is this file's problem, not the request's
             outcomes.append(FileError(file=file.path, error=f"could not parse: {exc}"))
             continue
@@ -165,6 +244,7 @@ async def _embed(
 async def remove_absent(conn: asyncpg.Connection, name: str, paths: Sequence[str]) -> int:
     """Remove a repository's files that are not in `paths` (the end of a full snapshot)."""
     async with conn.transaction():
+        await repository.lock_repository(conn, name)
         return await repository.delete_files_except(conn, name, paths)
 
 
@@ -174,6 +254,7 @@ async def list_repositories(conn: asyncpg.Connection) -> RepositoryList:
 
 async def delete_repository(conn: asyncpg.Connection, name: str) -> RepositoryDeleted:
     async with conn.transaction():
+        await repository.lock_repository(conn, name)
         files, chunks = await repository.delete_repository(conn, name)
     if files == 0:
         raise RepositoryNotFound(f"No indexed repository named {name!r}.")

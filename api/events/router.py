@@ -1,6 +1,6 @@
 """HTTP routes of the events API (paths of MnemoLite v1, plus batch creation)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response, status
@@ -25,7 +25,10 @@ from api.events.schemas import (
     EventFilters,
     EventPage,
     EventRead,
+    FilterMetadata,
+    JsonObject,
 )
+from api.idempotency.dependencies import IdempotencyKeyDep, mark_replay
 from api.search import service as search_service
 from api.search.dependencies import TuningDep
 from api.search.schemas import SearchRequest
@@ -35,28 +38,41 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EventRead)
 async def create_event(
-    event: EventCreate, conn: Conn, embedder: EmbedderDep, settings: SettingsDep
+    event: EventCreate,
+    conn: Conn,
+    embedder: EmbedderDep,
+    settings: SettingsDep,
+    key: IdempotencyKeyDep,
+    response: Response,
 ) -> EventRead:
     """Store one event; its embedding is computed from the content when not given."""
-    created = await service.create_events(
-        conn, embedder, [event], text_fields=settings.embedding_text_fields
+    outcome = await service.create_events(
+        conn, embedder, [event], key=key, text_fields=settings.embedding_text_fields
     )
-    return created[0]
+    mark_replay(response, outcome)
+    return outcome.result.events[0]
 
 
 @router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=EventBatchRead)
 async def create_events(
-    batch: EventBatchCreate, conn: Conn, embedder: EmbedderDep, settings: SettingsDep
+    batch: EventBatchCreate,
+    conn: Conn,
+    embedder: EmbedderDep,
+    settings: SettingsDep,
+    key: IdempotencyKeyDep,
+    response: Response,
 ) -> EventBatchRead:
     """Store many events at once: all are written, or none (with per-item errors)."""
-    created = await service.create_events(
+    outcome = await service.create_events(
         conn,
         embedder,
         batch.events,
+        key=key,
         text_fields=settings.embedding_text_fields,
         max_items=settings.max_batch_events,
     )
-    return EventBatchRead(events=created)
+    mark_replay(response, outcome)
+    return outcome.result
 
 
 @router.get("", response_model=EventPage)
@@ -89,7 +105,7 @@ async def delete_event(event_id: UUID, conn: Conn) -> Response:
 @router.patch("/{event_id}/metadata", response_model=EventRead)
 async def update_metadata(
     event_id: UUID,
-    patch: Annotated[dict[str, Any], Body(description="Keys to set (shallow merge).")],
+    patch: Annotated[JsonObject, Body(description="Keys to set (shallow merge).")],
     conn: Conn,
 ) -> EventRead:
     """Merge keys into an event's metadata (top-level keys replace existing ones)."""
@@ -98,7 +114,7 @@ async def update_metadata(
 
 @router.post("/filter/metadata", response_model=list[EventRead])
 async def filter_by_metadata(
-    metadata: Annotated[dict[str, Any], Body(description="Containment filter on metadata.")],
+    metadata: Annotated[FilterMetadata, Body(description="Containment filter on metadata.")],
     conn: Conn,
     limit: Limit = 10,
     offset: Offset = 0,

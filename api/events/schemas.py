@@ -1,13 +1,66 @@
 """Request and response shapes of the events API (field names kept from MnemoLite v1)."""
 
+import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 EmbeddingInput = Annotated[list[FiniteFloat], Field(min_length=1, max_length=16_000)]
+# Real metadata is a few levels deep; a filter far deeper only costs the server (JSON parsing,
+# containment checks) and could reach PostgreSQL's stack depth limit.
+MAX_FILTER_DEPTH = 32
+
+
+def within_filter_depth(value: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a filter nested deeper than MAX_FILTER_DEPTH (iteratively: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise ValueError(f"the metadata filter is nested deeper than {MAX_FILTER_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return value
+
+
+# A surrogate half on its own is not a character: UTF-8 and jsonb cannot hold it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable_json(value: dict[str, Any]) -> dict[str, Any]:
+    """Refuse what a jsonb column cannot hold and PostgreSQL would answer with a 500: NaN and
+    Infinity (also 1e400, which parses as Infinity) and lone UTF-16 surrogates such as
+    "\\ud800", in keys or values. Walked iteratively: no recursion limit."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("numbers must be finite (JSON has no NaN or Infinity; 1e400 is one)")
+        if isinstance(item, str) and LONE_SURROGATE.search(item):
+            raise ValueError("strings must not contain a lone UTF-16 surrogate such as \\ud800")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(storable_json)]
+FilterMetadata = Annotated[
+    dict[str, Any], AfterValidator(within_filter_depth), AfterValidator(storable_json)
+]
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -24,8 +77,8 @@ def _not_none(value: Any) -> bool:
 class EventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    content: dict[str, Any] = Field(description="The event itself: any JSON object.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Filterable attributes.")
+    content: JsonObject = Field(description="The event itself: any JSON object.")
+    metadata: JsonObject = Field(default_factory=dict, description="Filterable attributes.")
     embedding: EmbeddingInput | None = Field(
         default=None, description="Precomputed vector; computed from the content when absent."
     )
@@ -89,7 +142,7 @@ class Activity(BaseModel):
 class EventFilters(BaseModel):
     """Metadata containment and a time window, shared by listing and search."""
 
-    metadata: dict[str, Any] | None = None
+    metadata: FilterMetadata | None = None
     ts_start: datetime | None = None
     ts_end: datetime | None = None
 

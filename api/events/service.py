@@ -16,12 +16,15 @@ from api.events.exceptions import EventNotFound, InvalidEmbedding
 from api.events.schemas import (
     Activity,
     ActivityBucket,
+    EventBatchRead,
     EventCreate,
     EventFilters,
     EventPage,
     EventRead,
     PageMeta,
 )
+from api.idempotency import service as idempotency
+from api.idempotency.service import IdempotencyKey, Outcome
 from api.ids import uuid7
 
 
@@ -68,15 +71,14 @@ def checked_vector(values: Sequence[float], dimension: int, *, label: str = "emb
     return vector
 
 
-async def create_events(
-    conn: asyncpg.Connection,
+async def prepare_events(
     embedder: Embedder,
     items: Sequence[EventCreate],
     *,
     text_fields: Sequence[str],
     max_items: int | None = None,
-) -> list[EventRead]:
-    """Write all items or none: vectors are checked and computed first, then one insert."""
+) -> list[repository.NewEvent]:
+    """Events ready to insert: vectors checked, missing ones computed (the slow part)."""
     if max_items is not None and len(items) > max_items:
         raise PayloadTooLarge(
             f"A batch holds at most {max_items} events (MAX_BATCH_EVENTS); got {len(items)}."
@@ -102,7 +104,7 @@ async def create_events(
         for index, vector in zip(missing, computed, strict=True):
             vectors[index] = vector
 
-    new_events = [
+    return [
         repository.NewEvent(
             id=uuid7(),
             timestamp=item.timestamp,
@@ -113,8 +115,37 @@ async def create_events(
         for item, vector in zip(items, vectors, strict=True)
         if vector is not None
     ]
-    async with conn.transaction():
-        return await repository.insert_events(conn, new_events)
+
+
+async def create_events(
+    conn: asyncpg.Connection,
+    embedder: Embedder,
+    items: Sequence[EventCreate],
+    *,
+    key: IdempotencyKey | None,
+    text_fields: Sequence[str],
+    max_items: int | None = None,
+) -> Outcome[EventBatchRead]:
+    """Write all items or none, once per Idempotency-Key (a retry gets the first result).
+
+    Vectors are checked and computed first, outside the transaction; without a key every call
+    writes.
+    """
+
+    async def prepare() -> list[repository.NewEvent]:
+        return await prepare_events(embedder, items, text_fields=text_fields, max_items=max_items)
+
+    async def write(new_events: list[repository.NewEvent]) -> EventBatchRead:
+        return EventBatchRead(events=await repository.insert_events(conn, new_events))
+
+    return await idempotency.run_once(
+        conn,
+        key,
+        response_model=EventBatchRead,
+        status_code=201,
+        prepare=prepare,
+        write=write,
+    )
 
 
 async def get_event(

@@ -1,0 +1,77 @@
+"""All SQL on idempotency_keys. Values always travel as bind parameters."""
+
+from datetime import timedelta
+
+import asyncpg
+from pydantic import BaseModel
+
+
+class StoredKey(BaseModel):
+    request_hash: str
+    status_code: int | None
+    response_body: str | None
+
+
+async def find(conn: asyncpg.Connection, key: str, *, ttl: timedelta) -> StoredKey | None:
+    """The committed, unexpired row of `key`, if any."""
+    record = await conn.fetchrow(
+        """
+        SELECT k.request_hash, k.status_code, k.response_body FROM idempotency_keys k
+        WHERE k.key = $1 AND k.created_at >= now() - $2::interval
+        """,
+        key,
+        ttl,
+    )
+    return StoredKey(**dict(record)) if record else None
+
+
+async def claim(conn: asyncpg.Connection, key: str, *, request_hash: str, ttl: timedelta) -> bool:
+    """Take `key` for this transaction (call inside one); False when another request holds it.
+
+    A concurrent transaction that inserted the same key makes this statement wait until it
+    commits (then False) or rolls back (then True). An expired row is taken over in place.
+    """
+    claimed = await conn.fetchval(
+        """
+        INSERT INTO idempotency_keys AS k (key, request_hash) VALUES ($1, $2)
+        ON CONFLICT (key) DO UPDATE
+        SET request_hash = excluded.request_hash, status_code = NULL, response_body = NULL,
+            created_at = now()
+        WHERE k.created_at < now() - $3::interval
+        RETURNING k.key
+        """,
+        key,
+        request_hash,
+        ttl,
+    )
+    return claimed is not None
+
+
+async def record(
+    conn: asyncpg.Connection, key: str, *, status_code: int, response_body: str
+) -> None:
+    await conn.execute(
+        "UPDATE idempotency_keys SET status_code = $2, response_body = $3 WHERE key = $1",
+        key,
+        status_code,
+        response_body,
+    )
+
+
+async def purge(conn: asyncpg.Connection, *, ttl: timedelta, limit: int) -> int:
+    """Delete up to `limit` expired keys, oldest first, skipping rows another writer holds."""
+    deleted = await conn.fetch(
+        """
+        DELETE FROM idempotency_keys WHERE key IN (
+            SELECT k.key FROM idempotency_keys k
+            WHERE k.created_at < now() - $1::interval
+            ORDER BY k.created_at
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING key
+        """,
+        ttl,
+        limit,
+    )
+    return len(deleted)
