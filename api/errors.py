@@ -3,7 +3,8 @@
 Every response for a failure has the shape `{"error": <code>, "detail": <message or list>}`.
 """
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 import asyncpg
 import structlog
@@ -11,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -19,6 +21,7 @@ log = structlog.get_logger(__name__)
 class AppError(Exception):
     status_code = 400
     error = "bad_request"
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, detail: Any = None) -> None:
         super().__init__(detail)
@@ -40,20 +43,58 @@ class PayloadTooLarge(AppError):
     error = "payload_too_large"
 
 
+# How long a client is told to wait before retrying when the database is away.
+RETRY_AFTER_SECONDS = 1
+
+
+class DatabaseUnavailable(AppError):
+    """No connection to the database could be had in time: the caller should retry later."""
+
+    status_code = 503
+    error = "database_unavailable"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
 class StartupError(RuntimeError):
     """Raised by the lifespan when the service must not start; the message says what to fix."""
 
 
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every failure: a stable `error` code and a message (or one per bad field)."""
+
+    error: str
+    detail: str | list[FieldError]
+
+
+# Declared on every operation, so the OpenAPI document matches what the handlers below send
+# (FastAPI's default 422 schema, `HTTPValidationError`, is not what clients receive).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "The request was refused; `error` says why."},
+    "5XX": {
+        "model": ErrorBody,
+        "description": "The database is unreachable or too slow (503, retry), or a bug (500).",
+    },
+}
+
+
 # Errors meaning the database cannot be reached right now: the caller should retry later.
+# OSError covers a refused or reset socket; TimeoutError a connect that did not finish; the
+# connection errors (class 08) a connection lost mid-query; the shutdown errors (57P0x) a server
+# stopping, crashed or still starting; InterfaceError a connection the pool already closed.
 DATABASE_UNAVAILABLE = (
     OSError,
-    ConnectionError,
     TimeoutError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
 )
 
 
@@ -71,9 +112,13 @@ def clean_message(message: str) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+def field_errors(
+    errors: Iterable[Mapping[str, Any]], *, whole: str = "body"
+) -> list[dict[str, Any]]:
+    """pydantic errors as `{"field": "a.b", "message": ...}`; an error about the whole object
+    (a model validator comparing two fields) is reported on `whole`."""
     detail = []
-    for item in exc.errors():
+    for item in errors:
         if item.get("type") == "json_invalid":
             position = item.get("loc", ("body", "?"))[-1]
             reason = item.get("ctx", {}).get("error", "invalid JSON")
@@ -81,13 +126,24 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
             continue
         location = [str(part) for part in item.get("loc", ()) if part != "body"]
         message = clean_message(item.get("msg", ""))
-        detail.append({"field": ".".join(location) or "body", "message": message})
+        detail.append({"field": ".".join(location) or whole, "message": message})
     return detail
+
+
+def invalid_fields(exc: ValidationError, *, whole: str) -> InvalidInput:
+    """A model built by hand (from query parameters) failed: the same detail as FastAPI's."""
+    return InvalidInput(field_errors(exc.errors(), whole=whole))
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return field_errors(exc.errors())
 
 
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return JSONResponse(error_body(exc.error, exc.detail), status_code=exc.status_code)
+    return JSONResponse(
+        error_body(exc.error, exc.detail), status_code=exc.status_code, headers=exc.headers or None
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -107,11 +163,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("database_unavailable", path=request.url.path, error=repr(exc))
-    return JSONResponse(
-        error_body("database_unavailable", "The database cannot be reached; retry shortly."),
-        status_code=503,
-        headers={"Retry-After": "1"},
-    )
+    unavailable = DatabaseUnavailable("The database cannot be reached; retry shortly.")
+    return await _app_error(request, unavailable)
 
 
 async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:

@@ -38,14 +38,17 @@ def name_like(query: str) -> bool:
 
 
 def tsquery_for(query: str) -> str:
-    """Words of the query, identifiers split, OR-ed: only [a-z0-9] tokens reach to_tsquery."""
+    """Words of the query, identifiers split, OR-ed: only alphanumeric tokens reach to_tsquery.
+
+    A query without any (`++`, emoji) gives "", the empty tsquery, which matches no row; the
+    literal `''` this once returned is a tsquery syntax error (a 500)."""
     tokens: dict[str, None] = {}
     for word in query.split():
         for part in [word, *split_identifier(word)]:
             token = "".join(ch for ch in part.lower() if ch.isalnum())
             if token:
                 tokens[token] = None
-    return " | ".join(tokens) or "''"
+    return " | ".join(tokens)
 
 
 async def lexical(

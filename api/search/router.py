@@ -12,10 +12,10 @@ from pydantic import ValidationError
 
 from api.database import Conn
 from api.dependencies import EmbedderDep, IncludeEmbedding, MetricsDep, parse_json_object
-from api.errors import InvalidInput, clean_message
+from api.errors import InvalidInput, invalid_fields
 from api.search import service
 from api.search.dependencies import TuningDep
-from api.search.schemas import SearchMode, SearchRequest, SearchResponse
+from api.search.schemas import MAX_QUERY_CHARS, SearchMode, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1/search", tags=["search"])
 
@@ -38,6 +38,8 @@ def parse_vector_query(raw: str | None) -> tuple[list[float] | None, str | None]
             value = json.loads(stripped)
         except ValueError as exc:
             raise InvalidInput(f"vector_query looks like a JSON array but is not: {exc}") from exc
+        except RecursionError as exc:
+            raise InvalidInput("vector_query is nested too deeply to parse.") from exc
         if not isinstance(value, list) or not all(
             isinstance(x, int | float) and not isinstance(x, bool) for x in value
         ):
@@ -52,7 +54,9 @@ async def search_get(
     embedder: EmbedderDep,
     tuning: TuningDep,
     metrics: MetricsDep,
-    query: Annotated[str | None, Query(description="Text to search for.")] = None,
+    query: Annotated[
+        str | None, Query(max_length=MAX_QUERY_CHARS, description="Text to search for.")
+    ] = None,
     vector_query: Annotated[
         str | None,
         Query(description="Query vector as a JSON array or base64 of one (v1), or text."),
@@ -88,7 +92,7 @@ async def search_get(
     try:
         request = SearchRequest(**fields)
     except ValidationError as exc:
-        raise InvalidInput([clean_message(error["msg"]) for error in exc.errors()]) from exc
+        raise invalid_fields(exc, whole="query") from exc
     return await service.search(conn, embedder, request, tuning=tuning, metrics=metrics)
 
 
