@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -86,9 +87,10 @@ def create_app(
                         pool,
                         active,
                         stop_worker,
-                        worker=f"api-{os.getpid()}",
+                        worker=f"api-{socket.gethostname()}-{os.getpid()}",
                         poll_seconds=settings.index_worker_poll_seconds,
                         metrics=metrics,
+                        max_file_bytes=settings.code_index_max_file_bytes,
                     ),
                     name="index-worker",
                 )

@@ -36,7 +36,12 @@ async def run() -> None:
     log.info("worker_started", worker=name)
     try:
         await index_jobs.work(
-            pool, embedders, stop, worker=name, poll_seconds=settings.index_worker_poll_seconds
+            pool,
+            embedders,
+            stop,
+            worker=name,
+            poll_seconds=settings.index_worker_poll_seconds,
+            max_file_bytes=settings.code_index_max_file_bytes,
         )
     finally:
         await embedders.aclose()

@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 
 from api.code_index import service as code_index
+from api.code_index.chunking import MAX_FILE_BYTES
 from api.code_index.schemas import IndexRequest, IndexResult
 from api.embeddings.factory import Embedders
 from api.errors import DATABASE_UNAVAILABLE, NotFound
@@ -87,6 +88,7 @@ async def run_next(
     metrics: Metrics | None = None,
     policy: LeasePolicy = LEASES,
     stop: asyncio.Event | None = None,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> bool:
     """Run the oldest queued (or abandoned) job, if any; True when one was taken.
 
@@ -108,7 +110,15 @@ async def run_next(
     if REQUEST_ID_KEY in claimed.request:
         ids["request_id"] = str(claimed.request.pop(REQUEST_ID_KEY))
     with structlog.contextvars.bound_contextvars(**ids):
-        await _run(pool, embedders, claimed, metrics, policy, stop or asyncio.Event())
+        await _run(
+            pool,
+            embedders,
+            claimed,
+            metrics,
+            policy,
+            stop or asyncio.Event(),
+            max_file_bytes=max_file_bytes,
+        )
     return True
 
 
@@ -119,6 +129,8 @@ async def _run(
     metrics: Metrics | None,
     policy: LeasePolicy,
     stop: asyncio.Event,
+    *,
+    max_file_bytes: int,
 ) -> None:
     started = time.perf_counter()
     log.info(
@@ -133,7 +145,9 @@ async def _run(
         # Parsed inside the try: a request that no longer validates fails its job instead of
         # leaving it `running` for ever.
         request = IndexRequest(**job.request)
-        result = await _index_in_batches(pool, embedders, job, request, metrics, stop)
+        result = await _index_in_batches(
+            pool, embedders, job, request, metrics, stop, max_file_bytes=max_file_bytes
+        )
     except LeaseLost:
         log.warning("index_job_lease_lost", worker=job.worker)
         return
@@ -208,6 +222,8 @@ async def _index_in_batches(
     request: IndexRequest,
     metrics: Metrics | None,
     stop: asyncio.Event,
+    *,
+    max_file_bytes: int,
 ) -> dict[str, Any] | None:
     """The job's result; None when `stop` was set and the job went back to the queue.
 
@@ -238,7 +254,9 @@ async def _index_in_batches(
                 removed = await code_index.remove_absent(
                     conn, request.repository, [f.path for f in files]
                 )
-            outcome = await code_index.index_files(conn, embedders, part, max_files=BATCH_FILES)
+            outcome = await code_index.index_files(
+                conn, embedders, part, max_files=BATCH_FILES, max_file_bytes=max_file_bytes
+            )
             _observe_batch(metrics, outcome)
             for key in TOTAL_KEYS:
                 result[key] += getattr(outcome, key)
@@ -271,6 +289,7 @@ async def work(
     poll_seconds: float = 1.0,
     metrics: Metrics | None = None,
     policy: LeasePolicy = LEASES,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> None:
     """Run jobs until `stop` is set, polling for new ones every `poll_seconds`.
 
@@ -279,7 +298,13 @@ async def work(
     while not stop.is_set():
         try:
             ran = await run_next(
-                pool, embedders, worker=worker, metrics=metrics, policy=policy, stop=stop
+                pool,
+                embedders,
+                worker=worker,
+                metrics=metrics,
+                policy=policy,
+                stop=stop,
+                max_file_bytes=max_file_bytes,
             )
         except DATABASE_UNAVAILABLE as exc:  # expected during an outage: no traceback
             log.warning("index_worker_database_unavailable", worker=worker, error=repr(exc))

@@ -25,6 +25,7 @@ import numpy as np
 import structlog
 
 from api.code_graph import service as code_graph
+from api.code_index import repository as code_index_repository
 from api.code_index.texts import as_chunk, embedding_text, search_fields
 from api.config import Settings
 from api.embeddings.factory import Embedders
@@ -226,6 +227,15 @@ async def import_file(
     return report
 
 
+async def _lock_repositories(
+    conn: asyncpg.Connection, records: Sequence[CodeFileRecord | CodeChunkRecord]
+) -> None:
+    """The locks indexing takes, in one order: an import never interleaves with an indexing
+    of the same repository (and two sessions taking them sorted cannot deadlock)."""
+    for name in sorted({record.repository for record in records}):
+        await code_index_repository.lock_repository(conn, name)
+
+
 def _first_of_each(records: Sequence[T], skip: set[UUID]) -> list[T]:
     """Records whose id is not in `skip`, each id once (a file may repeat a line)."""
     seen = set(skip)
@@ -318,6 +328,7 @@ class _Importer:
         if not records:
             return
         async with self.conn.transaction():
+            await _lock_repositories(self.conn, records)
             inserted = await repository.insert_files(self.conn, records)
         self.report.code_files.inserted += inserted
         self.report.code_files.skipped += len(records) - inserted
@@ -355,6 +366,7 @@ class _Importer:
             )
         ]
         async with self.conn.transaction():
+            await _lock_repositories(self.conn, fresh)
             inserted = await repository.insert_chunks(self.conn, new_chunks)
         self.report.code_chunks.inserted += inserted
         self.report.code_chunks.skipped += len(records) - inserted - without_file

@@ -237,3 +237,16 @@ async def test_a_job_cut_off_from_the_database_is_resumed_later(
     done = await job_row(pool, job_id)
     assert done["status"] == "succeeded" and done["attempts"] == 2
     assert done["result"]["indexed_files"] == FILES
+
+
+async def test_jobs_apply_the_file_size_limit_they_are_given(pool, embedders):
+    async with pool.acquire() as conn:
+        files = [module(0), {"path": "big.py", "content": "x = 1\n" * 100}]
+        job_id = (await service.enqueue(conn, IndexRequest(repository="r", files=files))).id
+    assert await service.run_next(pool, embedders, worker="w", max_file_bytes=400)
+    async with pool.acquire() as conn:
+        job = await service.get(conn, job_id)
+    assert job.status == "succeeded"
+    assert [(e.file, "CODE_INDEX_MAX_FILE_BYTES" in e.error) for e in job.errors] == [
+        ("big.py", True)
+    ]
