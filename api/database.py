@@ -84,26 +84,47 @@ async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
     return pool
 
 
-async def get_conn(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    pool: asyncpg.Pool = request.state.pool
-    metrics: Metrics = request.app.state.metrics
-    started = time.perf_counter()
-    try:
-        # Not `async with`: a TimeoutError raised by the route must not be taken for this one.
-        connection = await pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
-    except TimeoutError as exc:
-        raise DatabaseUnavailable(
-            f"No database connection could be had within {ACQUIRE_TIMEOUT_SECONDS:g} s (the "
-            "database is slow or unreachable, or DB_POOL_MAX_SIZE is too small for the load); "
-            "retry shortly."
-        ) from exc
-    # Long waits here mean DB_POOL_MAX_SIZE is too small for the load.
-    metrics.db_pool_acquire_seconds.observe(time.perf_counter() - started)
-    try:
+class Database:
+    """Connections on demand. A route that embeds before it queries takes a connection only
+    for its queries: no connection sits idle while the model runs, so DB_POOL_MAX_SIZE bounds
+    the queries in flight, not the requests waiting for the model."""
+
+    def __init__(self, pool: asyncpg.Pool, metrics: Metrics) -> None:
+        self.pool = pool
+        self.metrics = metrics
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        started = time.perf_counter()
+        try:
+            # Only the acquire is guarded: a TimeoutError of the caller's is not this one.
+            connection = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(
+                f"No database connection could be had within {ACQUIRE_TIMEOUT_SECONDS:g} s "
+                "(the database is slow or unreachable, or DB_POOL_MAX_SIZE is too small for the "
+                "load); retry shortly."
+            ) from exc
+        # Long waits here mean DB_POOL_MAX_SIZE is too small for the load.
+        self.metrics.db_pool_acquire_seconds.observe(time.perf_counter() - started)
+        try:
+            yield connection
+        finally:
+            # A connection broken by an outage is closed here; the pool opens a fresh one later.
+            await self.pool.release(connection)
+
+
+async def get_database(request: Request) -> Database:
+    return Database(request.state.pool, request.app.state.metrics)
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def get_conn(database: DatabaseDep) -> AsyncIterator[asyncpg.Connection]:
+    """One connection for the whole request (the routes that do not embed first)."""
+    async with database.connection() as connection:
         yield connection
-    finally:
-        # A connection broken by an outage is closed here; the pool opens a fresh one later.
-        await pool.release(connection)
 
 
 Conn = Annotated[asyncpg.Connection, Depends(get_conn)]

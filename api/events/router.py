@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response, status
 
-from api.database import Conn
+from api.database import Conn, DatabaseDep
 from api.dependencies import (
     EmbedderDep,
     IncludeEmbedding,
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EventRead)
 async def create_event(
     event: EventCreate,
-    conn: Conn,
+    database: DatabaseDep,
     embedder: EmbedderDep,
     settings: SettingsDep,
     key: IdempotencyKeyDep,
@@ -47,7 +47,7 @@ async def create_event(
 ) -> EventRead:
     """Store one event; its embedding is computed from the content when not given."""
     outcome = await service.create_events(
-        conn, embedder, [event], key=key, text_fields=settings.embedding_text_fields
+        database, embedder, [event], key=key, text_fields=settings.embedding_text_fields
     )
     mark_replay(response, outcome)
     return outcome.result.events[0]
@@ -56,7 +56,7 @@ async def create_event(
 @router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=EventBatchRead)
 async def create_events(
     batch: EventBatchCreate,
-    conn: Conn,
+    database: DatabaseDep,
     embedder: EmbedderDep,
     settings: SettingsDep,
     key: IdempotencyKeyDep,
@@ -64,7 +64,7 @@ async def create_events(
 ) -> EventBatchRead:
     """Store many events at once: all are written, or none (with per-item errors)."""
     outcome = await service.create_events(
-        conn,
+        database,
         embedder,
         batch.events,
         key=key,

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
+from api.database import Database
 from api.embeddings.protocol import Embedder, Vector
 from api.errors import PayloadTooLarge
 from api.events import repository
@@ -118,7 +119,7 @@ async def prepare_events(
 
 
 async def create_events(
-    conn: asyncpg.Connection,
+    database: Database,
     embedder: Embedder,
     items: Sequence[EventCreate],
     *,
@@ -128,24 +129,32 @@ async def create_events(
 ) -> Outcome[EventBatchRead]:
     """Write all items or none, once per Idempotency-Key (a retry gets the first result).
 
-    Vectors are checked and computed first, outside the transaction; without a key every call
-    writes.
+    Vectors are checked and computed first, holding no database connection; without a key
+    every call writes.
     """
+    if key is not None:
+        async with database.connection() as conn:
+            replayed = await idempotency.stored_outcome(conn, key, EventBatchRead)
+        if replayed is not None:  # a plain retry: nothing to embed
+            return replayed
+    new_events = await prepare_events(embedder, items, text_fields=text_fields, max_items=max_items)
 
-    async def prepare() -> list[repository.NewEvent]:
-        return await prepare_events(embedder, items, text_fields=text_fields, max_items=max_items)
+    async with database.connection() as conn:
 
-    async def write(new_events: list[repository.NewEvent]) -> EventBatchRead:
-        return EventBatchRead(events=await repository.insert_events(conn, new_events))
+        async def prepared() -> list[repository.NewEvent]:
+            return new_events
 
-    return await idempotency.run_once(
-        conn,
-        key,
-        response_model=EventBatchRead,
-        status_code=201,
-        prepare=prepare,
-        write=write,
-    )
+        async def write(ready: list[repository.NewEvent]) -> EventBatchRead:
+            return EventBatchRead(events=await repository.insert_events(conn, ready))
+
+        return await idempotency.run_once(
+            conn,
+            key,
+            response_model=EventBatchRead,
+            status_code=201,
+            prepare=prepared,
+            write=write,
+        )
 
 
 async def get_event(

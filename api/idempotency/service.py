@@ -74,6 +74,18 @@ def _replay(
     return Outcome(result=result, status_code=stored.status_code, replayed=True)
 
 
+async def stored_outcome(
+    conn: asyncpg.Connection,
+    key: IdempotencyKey,
+    response_model: type[Result],
+    *,
+    ttl: timedelta = TTL,
+) -> Outcome[Result] | None:
+    """The response stored for `key` (a retry), or None when the key is new."""
+    stored = await repository.find(conn, key.key, ttl=ttl)
+    return None if stored is None else _replay(stored, key, response_model)
+
+
 async def run_once(
     conn: asyncpg.Connection,
     key: IdempotencyKey | None,
@@ -93,9 +105,9 @@ async def run_once(
         async with conn.transaction():
             result = await write(prepared)
         return Outcome(result=result, status_code=status_code, replayed=False)
-    stored = await repository.find(conn, key.key, ttl=ttl)
-    if stored is not None:  # a plain retry: no need to prepare anything
-        return _replay(stored, key, response_model)
+    replayed = await stored_outcome(conn, key, response_model, ttl=ttl)
+    if replayed is not None:  # a plain retry: no need to prepare anything
+        return replayed
     prepared = await prepare()
     async with conn.transaction():
         if not await repository.claim(conn, key.key, request_hash=key.request_hash, ttl=ttl):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import ValidationError
 
-from api.database import Conn
+from api.database import DatabaseDep
 from api.dependencies import EmbedderDep, IncludeEmbedding, MetricsDep, parse_json_object
 from api.errors import InvalidInput, invalid_fields
 from api.search import service
@@ -50,7 +50,7 @@ def parse_vector_query(raw: str | None) -> tuple[list[float] | None, str | None]
 
 @router.get("", response_model=SearchResponse)
 async def search_get(
-    conn: Conn,
+    database: DatabaseDep,
     embedder: EmbedderDep,
     tuning: TuningDep,
     metrics: MetricsDep,
@@ -93,16 +93,20 @@ async def search_get(
         request = SearchRequest(**fields)
     except ValidationError as exc:
         raise invalid_fields(exc, whole="query") from exc
-    return await service.search(conn, embedder, request, tuning=tuning, metrics=metrics)
+    return await service.search_embed_first(
+        database, embedder, request, tuning=tuning, metrics=metrics
+    )
 
 
 @router.post("", response_model=SearchResponse)
 async def search_post(
     request: SearchRequest,
-    conn: Conn,
+    database: DatabaseDep,
     embedder: EmbedderDep,
     tuning: TuningDep,
     metrics: MetricsDep,
 ) -> SearchResponse:
     """Search events by meaning, keywords, metadata and time (JSON body form)."""
-    return await service.search(conn, embedder, request, tuning=tuning, metrics=metrics)
+    return await service.search_embed_first(
+        database, embedder, request, tuning=tuning, metrics=metrics
+    )

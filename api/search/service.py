@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from api.database import Database
 from api.embeddings.protocol import Embedder, Vector
 from api.errors import InvalidInput
 from api.events import repository as events_repository
@@ -68,8 +69,11 @@ async def search(
     *,
     tuning: SearchTuning,
     metrics: Metrics | None = None,
+    vector: Vector | None = None,
+    started: float | None = None,
 ) -> SearchResponse:
-    started = time.perf_counter()
+    """`vector` is the query's, when the caller embedded it already (see `search_embed_first`)."""
+    started = time.perf_counter() if started is None else started
     filters = EventFilters(
         metadata=request.metadata, ts_start=request.ts_start, ts_end=request.ts_end
     )
@@ -79,7 +83,8 @@ async def search(
     elif mode == "lexical":
         hits, has_more, strategy = await _lexical(conn, request, filters)
     else:
-        vector = await _query_vector(embedder, request)
+        if vector is None:
+            vector = await _query_vector(embedder, request)
         if mode == "vector":
             hits, has_more, strategy = await _vector(conn, vector, request, filters, tuning)
         else:
@@ -113,6 +118,31 @@ def _effective_mode(request: SearchRequest) -> str:
     if request.mode == "hybrid" and request.query is None:
         return "vector"  # a bare vector has no words for the lexical half
     return request.mode
+
+
+async def search_embed_first(
+    database: Database,
+    embedder: Embedder,
+    request: SearchRequest,
+    *,
+    tuning: SearchTuning,
+    metrics: Metrics | None = None,
+) -> SearchResponse:
+    """`search`, embedding the query before taking a connection: none waits on the model."""
+    started = time.perf_counter()
+    vector = None
+    if _effective_mode(request) in ("vector", "hybrid"):
+        vector = await _query_vector(embedder, request)
+    async with database.connection() as conn:
+        return await search(
+            conn,
+            embedder,
+            request,
+            tuning=tuning,
+            metrics=metrics,
+            vector=vector,
+            started=started,
+        )
 
 
 async def _query_vector(embedder: Embedder, request: SearchRequest) -> Vector:

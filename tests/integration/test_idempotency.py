@@ -6,11 +6,12 @@ import json
 import asyncpg
 import pytest
 
-from api.database import init_connection
+from api.database import Database, init_connection
 from api.events import service as events
 from api.events.schemas import EventCreate
 from api.idempotency import repository
 from api.idempotency.service import TTL, parse_key
+from api.metrics import create_metrics
 
 EVENT = {"content": {"text": "deploy finished"}, "metadata": {"project": "alpha"}}
 BATCH = {"events": [{"content": {"text": "one"}}, {"content": {"text": "two"}}]}
@@ -102,19 +103,18 @@ async def test_concurrent_requests_with_one_key_write_once(client, conn):
 
 
 async def _write_once(url: str, embedders, key_text: str) -> events.Outcome:
-    connection = await asyncpg.connect(url)
-    await init_connection(connection)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=1, init=init_connection)
     try:
         key = parse_key(key_text, method="POST", path="/v1/events", body=b"{}")
         return await events.create_events(
-            connection,
+            Database(pool, create_metrics()),
             embedders.text,
             [EventCreate(content={"text": "x"})],
             key=key,
             text_fields=["text"],
         )
     finally:
-        await connection.close()
+        await pool.close()
 
 
 @pytest.mark.parametrize("first_commits", [True, False])
