@@ -6,17 +6,13 @@ Playwright's own browser download is never used. Screenshots go to `test-output/
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+
+from tests.servers import uvicorn_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-output" / "e2e"
@@ -35,27 +31,6 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_ready(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/readiness", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the server at {url} was not ready in {timeout} s")
-
-
 @pytest.fixture(scope="package")
 def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app (uvicorn, in-process index worker, mock embedder) on the test database.
@@ -63,27 +38,10 @@ def live_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
     It stops after the last test of this package: its index worker would otherwise take the
     jobs that later tests queue for their own app.
     """
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "EMBEDDING_MODE": "mock",
-        "INDEX_WORKER_POLL_SECONDS": "0.2",
-        "LOG_LEVEL": "warning",
-    }
-    log = (tmp_path_factory.mktemp("live-server") / "server.log").open("wb")
-    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, server)
+    log = tmp_path_factory.mktemp("live-server") / "server.log"
+    settings = {"INDEX_WORKER_IN_PROCESS": "true", "INDEX_WORKER_POLL_SECONDS": "0.2"}
+    with uvicorn_server(database_url, log, **settings) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="session")

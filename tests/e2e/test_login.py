@@ -1,44 +1,23 @@
 """With API_KEY set, a real browser signs in once and the htmx pages work on the session cookie."""
 
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import DESKTOP, ROOT, free_port, screenshot, wait_until_ready
+from tests.e2e.conftest import DESKTOP, screenshot
+from tests.servers import uvicorn_server
 
 KEY = "e2e-key-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
 def keyed_server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app under uvicorn with API_KEY set (no index worker: the other server has one)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "EMBEDDING_MODE": "mock",
-        "INDEX_WORKER_IN_PROCESS": "false",
-        "LOG_LEVEL": "warning",
-        "API_KEY": KEY,
-    }
-    log = (tmp_path_factory.mktemp("keyed-server") / "server.log").open("wb")
-    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, server)
+    """The app under uvicorn with API_KEY set."""
+    log = tmp_path_factory.mktemp("keyed-server") / "server.log"
+    with uvicorn_server(database_url, log, API_KEY=KEY) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture

@@ -7,11 +7,7 @@ import asyncio
 import io
 import json
 import logging
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -33,6 +29,7 @@ from api.log_setup import configure_logging
 from api.main import create_app
 from api.metrics import create_metrics
 from api.migrations import upgrade
+from tests.servers import uvicorn_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "docs" / "grafana" / "mnemolite-dashboard.json"
@@ -355,49 +352,14 @@ async def test_an_unexpected_error_is_logged_and_answered_with_the_request_id(
     assert errors[0]["level"] == "error"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_uvicorn_in_json_mode_writes_only_json_lines_and_no_access_log_of_its_own(
     database_url, tmp_path
 ):
     """The Docker command (`uvicorn api.main:app`), as a real process."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "EMBEDDING_MODE": "mock",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "info",
-        # No worker here: it must not claim the jobs of tests running in this process.
-        "INDEX_WORKER_IN_PROCESS": "false",
-    }
     log_path = tmp_path / "server.log"
-    command = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1"]
-    with log_path.open("wb") as log_file:
-        server = subprocess.Popen(
-            [*command, "--port", str(port)], cwd=ROOT, env=env, stdout=log_file, stderr=log_file
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/readiness", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert server.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, log_path.read_text()
-                time.sleep(0.2)
-            reply = httpx.get(f"{url}/v1/events", headers={"X-Request-ID": "from-uvicorn"})
-            assert reply.headers["x-request-id"] == "from-uvicorn"
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with uvicorn_server(database_url, log_path, LOG_FORMAT="json", LOG_LEVEL="info") as url:
+        reply = httpx.get(f"{url}/v1/events", headers={"X-Request-ID": "from-uvicorn"})
+        assert reply.headers["x-request-id"] == "from-uvicorn"
     text = log_path.read_text()
     entries = [json.loads(line) for line in text.splitlines() if line.strip()]
     assert any(e["event"] == "Application startup complete." for e in entries)
