@@ -12,13 +12,14 @@ import asyncpg
 import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Route
 
 import api
 from api.code_graph.router import router as code_graph_router
 from api.code_index.router import router as code_index_router
 from api.code_search.router import router as code_search_router
 from api.config import Settings, get_settings
-from api.database import create_pool, redact_password, resolve_database_url
+from api.database import Database, create_pool, redact_password, resolve_database_url
 from api.embeddings.factory import Embedders, build_embedders
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.events.router import router as events_router
@@ -27,6 +28,8 @@ from api.health.router import router as health_router
 from api.index_jobs import service as index_jobs
 from api.index_jobs.router import router as index_jobs_router
 from api.log_setup import configure_logging
+from api.mcp_server.backend import Backend, BackendUnavailable
+from api.mcp_server.server import StreamableHTTPEndpoint, build_server
 from api.metrics import Metrics, create_metrics
 from api.middleware import (
     BodySizeLimitMiddleware,
@@ -107,8 +110,21 @@ def create_app(
                 database=redact_password(url),
             )
             try:
-                yield {"pool": pool, "embedders": active}
+                # The MCP tools run outside any request of ours: they find the pool and the
+                # models on app.state, for as long as the lifespan (and the MCP sessions) run.
+                app.state.mcp_backend = Backend(
+                    database=Database(pool, metrics),
+                    embedders=active,
+                    settings=settings,
+                    metrics=metrics,
+                )
+                mcp_sessions = mcp_endpoint.session_manager(
+                    max_request_bytes=settings.max_request_bytes
+                )
+                async with mcp_sessions.run():
+                    yield {"pool": pool, "embedders": active}
             finally:
+                app.state.mcp_backend = None
                 stop_worker.set()
                 if worker is not None:
                     await worker  # finishes the job batch in progress
@@ -129,6 +145,15 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.schema_head = head_revision()
+    app.state.mcp_backend = None
+
+    def mcp_backend() -> Backend:
+        backend: Backend | None = app.state.mcp_backend
+        if backend is None:
+            raise BackendUnavailable("MnemoLite is starting or stopping; retry shortly.")
+        return backend
+
+    mcp_endpoint = StreamableHTTPEndpoint(build_server(mcp_backend))
 
     install_error_handlers(app)
     app.include_router(events_router)
@@ -141,6 +166,9 @@ def create_app(
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(health_router)
+    # A bare ASGI route, not a Mount: `/mcp` itself is the endpoint (a Mount would redirect it to
+    # `/mcp/`), and like every non-FastAPI route it stays out of the OpenAPI schema.
+    app.router.routes.append(Route(mcp_endpoint.path, mcp_endpoint, include_in_schema=False))
     install_openapi_security(app, settings)
 
     # Added last = outermost: slashes are normalised before anything else sees the path, and

@@ -2,7 +2,7 @@
 
 When API_KEY is set, everything is closed except an explicit list of public paths (probes,
 static assets, the login page, and /metrics unless METRICS_PUBLIC is false). Default-deny on
-purpose: a new route (the planned /mcp endpoint, say) is protected the day it is added, and
+purpose: a new route (/mcp was one) is protected the day it is added, and
 an unknown path answers 401 rather than telling a stranger what exists.
 
 A client proves it knows the key with `Authorization: Bearer <key>` or `X-API-Key: <key>`. The

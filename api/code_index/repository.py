@@ -161,6 +161,31 @@ async def list_repositories(conn: asyncpg.Connection) -> list[RepositorySummary]
     return [RepositorySummary(**dict(record)) for record in records]
 
 
+async def get_repository(conn: asyncpg.Connection, repository: str) -> RepositorySummary | None:
+    record = await conn.fetchrow(
+        """
+        SELECT $1::text AS repository, count(*) AS file_count, max(indexed_at) AS last_indexed,
+               (SELECT count(*) FROM code_chunks WHERE repository = $1) AS chunk_count
+        FROM code_files WHERE repository = $1
+        """,
+        repository,
+    )
+    if record is None or record["file_count"] == 0:
+        return None
+    return RepositorySummary(**dict(record))
+
+
+async def chunks_by_language(conn: asyncpg.Connection, repository: str) -> dict[str, int]:
+    records = await conn.fetch(
+        """
+        SELECT language, count(*) AS chunks FROM code_chunks WHERE repository = $1
+        GROUP BY language ORDER BY count(*) DESC, language
+        """,
+        repository,
+    )
+    return {record["language"]: record["chunks"] for record in records}
+
+
 async def delete_repository(conn: asyncpg.Connection, repository: str) -> tuple[int, int]:
     """Delete a repository's files and (by cascade) chunks; return (files, chunks)."""
     chunks: int = await conn.fetchval(

@@ -61,6 +61,10 @@ class RepositorySummary(BaseModel):
     last_indexed: datetime | None
 
 
+class RepositoryDetail(RepositorySummary):
+    languages: dict[str, int] = Field(description="Chunks per language, most first.")
+
+
 class RepositoryList(BaseModel):
     repositories: list[RepositorySummary]
 

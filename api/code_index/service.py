@@ -21,6 +21,7 @@ from api.code_index.schemas import (
     IndexRequest,
     IndexResult,
     RepositoryDeleted,
+    RepositoryDetail,
     RepositoryList,
 )
 from api.code_index.texts import embedding_text, search_fields
@@ -250,6 +251,14 @@ async def remove_absent(conn: asyncpg.Connection, name: str, paths: Sequence[str
 
 async def list_repositories(conn: asyncpg.Connection) -> RepositoryList:
     return RepositoryList(repositories=await repository.list_repositories(conn))
+
+
+async def get_repository(conn: asyncpg.Connection, name: str) -> RepositoryDetail:
+    summary = await repository.get_repository(conn, name)
+    if summary is None:
+        raise RepositoryNotFound(f"No indexed repository named {name!r}.")
+    languages = await repository.chunks_by_language(conn, name)
+    return RepositoryDetail(**summary.model_dump(), languages=languages)
 
 
 async def delete_repository(conn: asyncpg.Connection, name: str) -> RepositoryDeleted:

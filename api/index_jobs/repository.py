@@ -43,6 +43,21 @@ async def get(conn: asyncpg.Connection, job_id: UUID) -> JobRead | None:
     return to_job(record) if record else None
 
 
+async def recent(
+    conn: asyncpg.Connection, *, limit: int, repository: str | None = None
+) -> list[JobRead]:
+    """The latest jobs, newest first (the table holds few rows: no index is needed to sort)."""
+    records = await conn.fetch(
+        f"""
+        SELECT {JOB_COLUMNS} FROM index_jobs WHERE $2::text IS NULL OR repository = $2
+        ORDER BY created_at DESC, id DESC LIMIT $1
+        """,
+        limit,
+        repository,
+    )
+    return [to_job(record) for record in records]
+
+
 async def claim(
     conn: asyncpg.Connection, worker: str, *, lease_seconds: float, max_attempts: int
 ) -> ClaimedJob | None:

@@ -80,6 +80,12 @@ async def get(conn: asyncpg.Connection, job_id: UUID) -> JobRead:
     return job
 
 
+async def recent(
+    conn: asyncpg.Connection, *, limit: int = 10, repository_name: str | None = None
+) -> list[JobRead]:
+    return await repository.recent(conn, limit=limit, repository=repository_name)
+
+
 async def run_next(
     pool: asyncpg.Pool,
     embedders: Embedders,
