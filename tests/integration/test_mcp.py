@@ -77,6 +77,28 @@ async def http_session(url: str, headers: dict[str, str]) -> AsyncIterator[Clien
         yield session
 
 
+@asynccontextmanager
+async def stdio_session(database_url: str) -> AsyncIterator[ClientSession]:
+    """`python -m api.mcp_server` as an agent starts it, on the test database."""
+    env = {**os.environ, "DATABASE_URL": database_url, "EMBEDDING_MODE": "mock"}
+    parameters = StdioServerParameters(
+        command=sys.executable, args=["-m", "api.mcp_server"], env=env, cwd=str(ROOT)
+    )
+    with anyio.fail_after(60):
+        async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
+
+
+def session_over(transport: str, server_url: str, database_url: str) -> Any:
+    if transport == "stdio":
+        return stdio_session(database_url)
+    return http_session(server_url, AUTH)
+
+
+TRANSPORTS = pytest.mark.parametrize("transport", ["http", "stdio"])
+
+
 async def call(session: ClientSession, tool: str, arguments: dict[str, Any]) -> Any:
     result = await session.call_tool(tool, arguments)
     text = result.content[0].text  # type: ignore[union-attr]
@@ -107,8 +129,9 @@ async def test_tools_are_listed_with_schemas_and_descriptions(server_url):
         assert recall.input_schema["properties"]["mode"]["default"] == "hybrid"
 
 
-async def test_memories_round_trip(server_url):
-    async with http_session(server_url, AUTH) as session:
+@TRANSPORTS
+async def test_memories_round_trip(transport, server_url, database_url):
+    async with session_over(transport, server_url, database_url) as session:
         notes = [
             ("The deploy pipeline runs on Fridays after the review", {"project": "ops"}),
             ("Alice prefers tea over coffee in the morning", {"project": "people"}),
@@ -153,8 +176,9 @@ async def test_memories_round_trip(server_url):
         assert [event["id"] for event in listed["events"]] == [ids[2], ids[1]]
 
 
-async def test_bad_input_is_a_clear_tool_error(server_url):
-    async with http_session(server_url, AUTH) as session:
+@TRANSPORTS
+async def test_bad_input_is_a_clear_tool_error(transport, server_url, database_url):
+    async with session_over(transport, server_url, database_url) as session:
         unknown = "0190a0f0-0000-7000-8000-000000000000"
         assert (
             await refused(session, "forget", {"event_id": unknown})
@@ -178,8 +202,9 @@ async def test_bad_input_is_a_clear_tool_error(server_url):
         assert "depth" in await refused(session, "code_callees", {"function": "x", "depth": 4})
 
 
-async def test_code_tools_and_repository_resource(server_url):
-    async with http_session(server_url, AUTH) as session:
+@TRANSPORTS
+async def test_code_tools_and_repository_resource(transport, server_url, database_url):
+    async with session_over(transport, server_url, database_url) as session:
         body = {
             "repository": "shop",
             "files": [{"path": p, "content": c} for p, c in FILES.items()],
@@ -277,29 +302,6 @@ async def test_the_api_key_guards_mcp(server_url):
     assert refusal.group_contains(MCPError, match="error response")
     async with http_session(server_url, {"X-API-Key": API_KEY}) as session:
         assert len((await session.list_tools()).tools) == len(TOOLS)
-
-
-async def test_stdio_transport(database_url):
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "EMBEDDING_MODE": "mock",
-        "LOG_LEVEL": "info",
-    }
-    parameters = StdioServerParameters(
-        command=sys.executable, args=["-m", "api.mcp_server"], env=env, cwd=str(ROOT)
-    )
-    with anyio.fail_after(60):
-        async with stdio_client(parameters) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            assert {tool.name for tool in (await session.list_tools()).tools} == TOOLS
-            stored = await call(
-                session,
-                "remember",
-                {"text": "The stdio transport works", "metadata": {"via": "stdio"}},
-            )
-            found = await call(session, "recall", {"query": "stdio transport"})
-            assert found["results"][0]["id"] == stored["id"]
 
 
 async def test_mcp_requests_are_timed_as_their_route(client):
