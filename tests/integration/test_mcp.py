@@ -21,6 +21,18 @@ from tests.servers import ROOT, uvicorn_server
 
 API_KEY = "mcp-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+# A raw Streamable HTTP initialize, for the tests that look under the SDK.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+ACCEPT = {"Accept": "application/json, text/event-stream"}
 TOOLS = {
     "remember",
     "recall",
@@ -279,18 +291,7 @@ async def test_the_api_key_guards_mcp(server_url):
         for path in ("/mcp", "/mcp/"):
             response = await http.post(path, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
             assert response.status_code == 401
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "test", "version": "1"},
-            },
-        }
-        accept = {"Accept": "application/json, text/event-stream"}
-        answer = await http.post("/mcp/", json=initialize, headers={**AUTH, **accept})
+        answer = await http.post("/mcp/", json=INITIALIZE, headers={**AUTH, **ACCEPT})
         assert answer.status_code == 200, answer.text
         assert answer.json()["result"]["serverInfo"]["name"] == "mnemolite"
         schema = (await http.get("/openapi.json", headers=AUTH)).json()
@@ -305,18 +306,7 @@ async def test_the_api_key_guards_mcp(server_url):
 
 
 async def test_mcp_requests_are_timed_as_their_route(client):
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "test", "version": "1"},
-        },
-    }
-    accept = {"Accept": "application/json, text/event-stream"}
-    answer = await client.post("/mcp", json=initialize, headers=accept)
+    answer = await client.post("/mcp", json=INITIALIZE, headers=ACCEPT)
     assert answer.status_code == 200, answer.text
     metrics = (await client.get("/metrics")).text
     assert 'method="POST",route="/mcp",status="200"' in metrics
