@@ -99,7 +99,11 @@ async def upload(request: Request, conn: Conn, settings: SettingsDep) -> HTMLRes
         return await _code_page(request, conn, status_code=exc.status_code, upload_error=exc.detail)
     try:
         queued = await uploads.index_upload(
-            conn, name, **parts, max_bytes=settings.max_request_bytes
+            conn,
+            name,
+            **parts,
+            max_bytes=settings.max_request_bytes,
+            max_unpacked=settings.code_upload_max_unpacked_bytes,
         )
     except AppError as exc:
         dropped = exc.dropped if isinstance(exc, uploads.BadUpload) else []

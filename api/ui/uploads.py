@@ -1,19 +1,16 @@
 """Code uploaded from the browser: files, a folder or archives, turned into one index job.
 
 `unpack` is pure and synchronous (run it in a thread): it keeps safe relative paths only,
-unpacks .zip and .tar(.gz) archives in memory without extracting anything to disk, strips a
-folder or an archive's single top-level folder, caps the number of files and the uncompressed
-bytes, and decodes UTF-8. Whatever it leaves out is reported per file, not as a failure.
+unpacks .zip and .tar(.gz) archives in memory without extracting anything to disk (through
+`api.ui.archives`, which bounds every size an archive declares and every byte it decompresses),
+strips a folder or an archive's single top-level folder, caps the number of files and the
+uncompressed bytes, and decodes UTF-8. Whatever it leaves out is reported per file, not as a
+failure; an archive that cannot be read safely is refused whole.
 """
 
 import asyncio
-import io
 import re
-import stat
-import tarfile
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -24,14 +21,19 @@ from api.code_index.schemas import FileError, FileInput, IndexRequest, Repositor
 from api.errors import InvalidInput
 from api.index_jobs import service as index_jobs
 from api.index_jobs.schemas import JobRead
+from api.ui.archives import BadArchive, Budget, Member, archive_members, describe, left_out
 
 MAX_UPLOAD_FILES = 5_000
+# Entries of any kind (files, folders, links, extended headers) the archives of one upload may
+# hold: a repository of MAX_UPLOAD_FILES files has room for its folders and headers.
+MAX_ARCHIVE_ENTRIES = 4 * MAX_UPLOAD_FILES
 MAX_PATH_CHARS = 1_000  # FilePath's limit in the index request
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 # Folders that are never source: git's object store, and macOS's resource forks in zip files
 # (which would also stop the archive's top-level folder from being stripped).
 IGNORED_FOLDERS = {".git": "inside .git/", "__MACOSX": "macOS archive metadata"}
 NOT_UTF8 = "not UTF-8 text"
+NESTED = "an archive inside the archive (not unpacked)"
 DUPLICATE = "duplicate path (the first is kept)"
 
 _repository_name: TypeAdapter[str] = TypeAdapter(Repository)
@@ -44,9 +46,13 @@ class UnsafePath(ValueError):
 class BadUpload(InvalidInput):
     error = "bad_upload"
 
-    def __init__(self, detail: str, dropped: Sequence[FileError] = ()) -> None:
+    def __init__(
+        self, detail: str, dropped: Sequence[FileError] = (), *, status_code: int | None = None
+    ) -> None:
         super().__init__(detail)
         self.dropped = list(dropped)
+        if status_code is not None:  # an archive's refusal: 413 too large, 415 unsupported
+            self.status_code = status_code
 
 
 @dataclass(frozen=True)
@@ -121,74 +127,46 @@ def is_archive(filename: str) -> bool:
     return filename.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-# A member of an archive: its name, its size, and how to read it (called only when admitted).
-Member = tuple[str, int, Callable[[], bytes]]
-
-
-def zip_members(data: bytes, dropped: list[FileError]) -> Iterator[Member]:
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            if stat.S_ISLNK(info.external_attr >> 16):
-                dropped.append(FileError(file=info.filename, error="symbolic link"))
-            elif info.flag_bits & 0x1:
-                dropped.append(FileError(file=info.filename, error="encrypted"))
-            else:
-                # zipfile reads no more than the declared size, so the limits hold.
-                yield info.filename, info.file_size, partial(archive.read, info)
-
-
-def tar_members(data: bytes, dropped: list[FileError]) -> Iterator[Member]:
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
-        for member in archive:
-            if member.isdir():
-                continue
-            if member.issym() or member.islnk():
-                dropped.append(FileError(file=member.name, error="link"))
-            elif not member.isfile():
-                dropped.append(FileError(file=member.name, error="not a regular file"))
-            else:
-                yield member.name, member.size, partial(_read_tar, archive, member)
-
-
-def _read_tar(archive: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
-    extracted = archive.extractfile(member)
-    assert extracted is not None  # a regular file always has data
-    return extracted.read(member.size)
-
-
 # Admitted files by their safe path, with the name they were uploaded under (for reports).
 Admitted = dict[str, tuple[str, bytes]]
 
 
-def _admit(members: Iterator[Member], limits: Limits, dropped: list[FileError]) -> Admitted:
-    """The members that are safe and fit the limits, read; the others reported."""
+def _admit(
+    members: Iterator[Member], limits: Limits, dropped: list[FileError], *, nested: bool = False
+) -> Admitted:
+    """The members that are safe and fit the limits, read; the others reported. With `nested`
+    (an archive's members), an archive inside is reported rather than indexed as text."""
     kept: Admitted = {}
     for name, size, read in members:
         try:
             path = safe_path(name)
         except UnsafePath as exc:
-            dropped.append(FileError(file=name, error=str(exc)))
+            dropped.append(left_out(name, str(exc)))
             continue
         reason = ignored(path) or limits.refuse(size)
         if reason is None and path in kept:  # an archive may hold a name twice
             reason = DUPLICATE
         if reason is not None:
-            dropped.append(FileError(file=name, error=reason))
+            dropped.append(left_out(name, reason))
             continue
-        kept[path] = (name, read())
+        data = read()
+        if nested and describe(data) is not None:
+            dropped.append(left_out(name, NESTED))
+            continue
+        kept[path] = (name, data)
     return kept
 
 
-def _archive(upload: Upload, limits: Limits, dropped: list[FileError]) -> Admitted:
-    members = zip_members if upload.filename.lower().endswith(".zip") else tar_members
+def _archive(upload: Upload, limits: Limits, budget: Budget, dropped: list[FileError]) -> Admitted:
     try:
-        return _admit(members(upload.data, dropped), limits, dropped)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise BadUpload(f"{upload.filename} is not a readable archive ({exc}).", dropped) from exc
-    except (NotImplementedError, RuntimeError) as exc:  # unknown compression, encryption
-        raise BadUpload(f"{upload.filename} cannot be unpacked ({exc}).", dropped) from exc
+        members = archive_members(upload.data, budget, dropped)
+        return _admit(members, limits, dropped, nested=True)
+    except BadArchive as exc:
+        if exc.status_code == BadArchive.status_code:
+            detail = f"{upload.filename} is not a readable archive ({exc.detail})."
+        else:
+            detail = f"{upload.filename} is refused: {exc.detail}."
+        raise BadUpload(detail, dropped, status_code=exc.status_code) from exc
 
 
 def _uploaded(uploads: Sequence[Upload]) -> Iterator[Member]:
@@ -206,33 +184,37 @@ def unpack(
     folder: Sequence[Upload] = (),
     archives: Sequence[Upload] = (),
     max_bytes: int,
+    max_unpacked: int,
     max_files: int = MAX_UPLOAD_FILES,
 ) -> Unpacked:
     """Plain files keep their names; a folder and each archive lose their top-level folder.
     The first of two files with the same path is kept. Left-out files are reported under the
-    name they were uploaded with. Raises BadUpload for a corrupt or unknown archive."""
+    name they were uploaded with. `max_bytes` bounds the files kept, `max_unpacked` what the
+    archives may decompress to in all. Raises BadUpload for a corrupt, unknown, unsupported
+    or too large archive."""
     dropped: list[FileError] = []
     limits = Limits(max_files=max_files, max_bytes=max_bytes)
+    budget = Budget(max_unpacked=max_unpacked, max_entries=MAX_ARCHIVE_ENTRIES)
     groups = [_admit(_uploaded(files), limits, dropped)]
     groups.append(_rooted(_admit(_uploaded(folder), limits, dropped)))
     for upload in archives:
         if not is_archive(upload.filename):
             suffixes = ", ".join(ARCHIVE_SUFFIXES)
             raise BadUpload(f"{upload.filename} is not an archive ({suffixes}).", dropped)
-        groups.append(_rooted(_archive(upload, limits, dropped)))
+        groups.append(_rooted(_archive(upload, limits, budget, dropped)))
 
     result = Unpacked(dropped=dropped)
     seen: set[str] = set()
     for group in groups:
         for path, (name, data) in group.items():
             if path in seen:
-                result.dropped.append(FileError(file=name, error=DUPLICATE))
+                result.dropped.append(left_out(name, DUPLICATE))
                 continue
             seen.add(path)
             try:
                 result.files.append(FileInput(path=path, content=data.decode("utf-8")))
             except UnicodeDecodeError:
-                result.dropped.append(FileError(file=name, error=NOT_UTF8))
+                result.dropped.append(left_out(name, NOT_UTF8))
     return result
 
 
@@ -262,6 +244,7 @@ async def index_upload(
     folder: Sequence[Upload],
     archives: Sequence[Upload],
     max_bytes: int,
+    max_unpacked: int,
 ) -> Queued:
     """Unpack an upload and queue one index job for its files (added to the repository,
     not a full snapshot: an upload may be a part of it)."""
@@ -269,7 +252,12 @@ async def index_upload(
     if not (files or folder or archives):
         raise InvalidInput("Choose files, a folder or an archive to index.")
     unpacked = await asyncio.to_thread(
-        unpack, files=files, folder=folder, archives=archives, max_bytes=max_bytes
+        unpack,
+        files=files,
+        folder=folder,
+        archives=archives,
+        max_bytes=max_bytes,
+        max_unpacked=max_unpacked,
     )
     if not unpacked.files:
         raise BadUpload("Nothing to index: every file was left out.", unpacked.dropped)

@@ -21,6 +21,7 @@ from api.ui.uploads import (
 )
 
 MB = 1024 * 1024
+UNPACKED = 16 * MB
 
 
 def make_zip(members: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -> bytes:
@@ -108,6 +109,7 @@ def test_plain_files_keep_their_names_and_non_utf8_is_a_per_file_error():
     unpacked = unpack(
         files=[Upload("a.py", b"x = 1\n"), Upload("latin.py", "é = 1".encode("latin-1"))],
         max_bytes=MB,
+        max_unpacked=UNPACKED,
     )
     assert paths(unpacked) == {"a.py": "x = 1\n"}
     assert reasons(unpacked) == {"latin.py": NOT_UTF8}
@@ -119,7 +121,7 @@ def test_a_folder_loses_its_own_name_and_git_is_skipped():
         Upload("proj/README.md", b"# hi\n"),
         Upload("proj/.git/HEAD", b"ref: refs/heads/main\n"),
     ]
-    unpacked = unpack(folder=folder, max_bytes=MB)
+    unpacked = unpack(folder=folder, max_bytes=MB, max_unpacked=UNPACKED)
     assert paths(unpacked) == {"src/a.py": "a = 1\n", "README.md": "# hi\n"}
     assert reasons(unpacked) == {"proj/.git/HEAD": "inside .git/"}
 
@@ -136,7 +138,7 @@ def test_zip_is_unpacked_safely():
         },
         symlinks={"proj/link.py": "/etc/passwd"},
     )
-    unpacked = unpack(archives=[Upload("proj.zip", data)], max_bytes=MB)
+    unpacked = unpack(archives=[Upload("proj.zip", data)], max_bytes=MB, max_unpacked=UNPACKED)
     assert paths(unpacked) == {"a.py": "def a():\n    return 1\n", "sub/b.py": "b = 2\n"}
     dropped = reasons(unpacked)
     assert dropped["../evil.py"].startswith("unsafe path")
@@ -155,7 +157,7 @@ def test_tar_is_unpacked_safely(filename, mode):
         mode=mode,
         links=True,
     )
-    unpacked = unpack(archives=[Upload(filename, data)], max_bytes=MB)
+    unpacked = unpack(archives=[Upload(filename, data)], max_bytes=MB, max_unpacked=UNPACKED)
     assert paths(unpacked) == {"a.py": "a = 1\n"}
     dropped = reasons(unpacked)
     assert dropped["proj/../../evil.py"].startswith("unsafe path")
@@ -166,13 +168,13 @@ def test_tar_is_unpacked_safely(filename, mode):
 
 def test_file_count_and_byte_limits_drop_the_rest():
     files = [Upload(f"f{i}.py", b"x = 1\n") for i in range(5)]
-    by_count = unpack(files=files, max_bytes=MB, max_files=3)
+    by_count = unpack(files=files, max_bytes=MB, max_unpacked=UNPACKED, max_files=3)
     assert len(by_count.files) == 3
     assert reasons(by_count) == {
         "f3.py": "over the limit of 3 files",
         "f4.py": "over the limit of 3 files",
     }
-    by_bytes = unpack(files=files, max_bytes=13)
+    by_bytes = unpack(files=files, max_bytes=13, max_unpacked=UNPACKED)
     assert [f.path for f in by_bytes.files] == ["f0.py", "f1.py"]
     assert reasons(by_bytes)["f2.py"] == "over the limit of 13 bytes in total"
 
@@ -180,7 +182,7 @@ def test_file_count_and_byte_limits_drop_the_rest():
 def test_an_archive_member_over_the_limit_is_never_decompressed():
     bomb = make_zip({"big.txt": b"0" * (4 * MB), "small.py": b"s = 1\n"})
     assert len(bomb) < 64 * 1024  # compresses very well
-    unpacked = unpack(archives=[Upload("bomb.zip", bomb)], max_bytes=MB)
+    unpacked = unpack(archives=[Upload("bomb.zip", bomb)], max_bytes=MB, max_unpacked=UNPACKED)
     assert paths(unpacked) == {"small.py": "s = 1\n"}
     assert reasons(unpacked) == {"big.txt": f"over the limit of {MB} bytes in total"}
 
@@ -188,12 +190,15 @@ def test_an_archive_member_over_the_limit_is_never_decompressed():
 def test_duplicate_paths_keep_the_first():
     archive = make_zip({"p/a.py": b"from archive\n", "p/b.py": b"b\n"})
     unpacked = unpack(
-        files=[Upload("a.py", b"from files\n")], archives=[Upload("p.zip", archive)], max_bytes=MB
+        files=[Upload("a.py", b"from files\n")],
+        archives=[Upload("p.zip", archive)],
+        max_bytes=MB,
+        max_unpacked=UNPACKED,
     )
     assert paths(unpacked) == {"a.py": "from files\n", "b.py": "b\n"}
     assert reasons(unpacked) == {"p/a.py": DUPLICATE}
     twice = make_tar({"p/a.py": b"first\n", "p/b.py": b"b\n"} | {"./p/a.py": b"second\n"})
-    unpacked = unpack(archives=[Upload("p.tar.gz", twice)], max_bytes=MB)
+    unpacked = unpack(archives=[Upload("p.tar.gz", twice)], max_bytes=MB, max_unpacked=UNPACKED)
     assert paths(unpacked) == {"a.py": "first\n", "b.py": "b\n"}
     assert reasons(unpacked) == {"./p/a.py": DUPLICATE}
 
@@ -208,7 +213,7 @@ def test_duplicate_paths_keep_the_first():
 )
 def test_corrupt_or_unknown_archives_are_refused(filename, data, message):
     with pytest.raises(BadUpload, match=message) as raised:
-        unpack(archives=[Upload(filename, data)], max_bytes=MB)
+        unpack(archives=[Upload(filename, data)], max_bytes=MB, max_unpacked=UNPACKED)
     assert raised.value.status_code == 422
 
 
