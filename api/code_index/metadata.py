@@ -1,8 +1,13 @@
 """What a chunk says about itself: signature, parameters, return type, decorators, docstring,
-cyclomatic complexity, lines of code, calls made and imported names used."""
+cyclomatic complexity, lines of code, calls made and imported names used.
+
+Text is read from the file's bytes by offsets, only as far as it is used: a node's own `.text`
+copies the whole node, which for a call nested in a long chain is most of the file.
+"""
 
 import re
 import textwrap
+from dataclasses import dataclass
 from typing import Any
 
 from api.code_index.languages import LanguageSpec
@@ -14,43 +19,88 @@ DECORATOR_NODES = frozenset(
 )
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 COMMENT_MARKERS = re.compile(r"^\s*(///?|#|/\*\*?|\*/?|--)\s?")
+# An XML tag in a doc comment (C#'s <summary>); `[^<>]*` cannot backtrack past the next tag.
+DOC_TAG = re.compile(r"</?\w[^<>]*>")
+MAX_CALL_CHARS = 120
+# Whitespace collapses, so a little more than MAX_CALL_CHARS bytes is read for each callee.
+CALL_READ_BYTES = 4 * MAX_CALL_CHARS
+# What CPython's parser raises on code nested too deeply for it (radon parses with `ast`).
+UNPARSABLE = (SyntaxError, ValueError, RecursionError, MemoryError)
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What every unit of a file is described with."""
+
+    data: bytes  # the file, which the tree's byte offsets point into
+    imports: set[str]
+    comments: dict[int, Any]  # the last row of each comment -> its node
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where the walker found a unit: tree-sitter finds a node's parent or sibling by walking
+    down from the root, so the walker passes down what it has already seen."""
+
+    start_row: int  # of the whole declaration, an `export` wrapper included
+    decorators_before: list[Any]  # decorator siblings just before it (TypeScript members)
 
 
 def describe(
     node: Any,
     outer: Any,
     spec: LanguageSpec,
+    facts: FileFacts,
+    place: Place,
+    *,
     source: str,
-    imports: set[str],
-    comments: dict[int, Any],
+    with_calls: bool = True,
 ) -> dict[str, Any]:
-    """`comments` maps the last line of each comment in the file to its node."""
+    """What a unit says about itself, from its tree and its whole `source`: computed once per
+    unit, however many chunks a long one is split into (each part would walk it all again).
+
+    Without `with_calls`, the caller finds the calls itself (a split function: each part gets
+    the calls on its own lines)."""
     is_function = node.type in spec.functions or node.type in spec.function_values
-    identifiers = set(IDENTIFIER.findall(source))
-    found_decorators = decorators(node, outer)
-    return {
-        "signature": signature(node, outer, spec, found_decorators),
+    found_decorators = decorators(node, outer, place)
+    units = spec.functions | spec.containers
+    described = {
+        "signature": signature(node, outer, spec, found_decorators, facts.data),
         "parameters": parameters(node) if is_function else [],
         "return_type": return_type(node) if is_function else None,
         "decorators": found_decorators,
-        "docstring": docstring(node, outer, spec, comments),
+        "docstring": docstring(node, spec, facts.comments, place),
         "complexity": complexity(node, spec, source) if is_function else 1,
+    }
+    if with_calls:
+        # A class's methods and inner classes are chunks of their own: its calls are those of
+        # its own code (and each level of nesting does not walk all the levels below again).
+        skip = frozenset() if is_function else units
+        described["calls"] = calls(node, spec, facts.data, skip=skip)
+    return described
+
+
+def describe_text(source: str, facts: FileFacts) -> dict[str, Any]:
+    """What one chunk's own text says: its lines of code and the imported names it uses."""
+    identifiers = set(IDENTIFIER.findall(source))
+    return {
         "loc": sum(1 for line in source.splitlines() if line.strip()),
-        # A class's methods are chunks of their own: its calls are those of its own code.
-        "calls": calls(node, spec, skip=frozenset() if is_function else spec.functions),
-        "imports": sorted(name for name in imports if name in identifiers),
+        "imports": sorted(name for name in facts.imports if name in identifiers),
     }
 
 
-def signature(node: Any, outer: Any, spec: LanguageSpec, found_decorators: list[str]) -> str:
+def signature(
+    node: Any, outer: Any, spec: LanguageSpec, found_decorators: list[str], data: bytes
+) -> str:
     """The declaration up to its body, on one line, without decorators."""
     body = node.child_by_field_name("body")
     # `const handler = async (req) => ...`: the name is part of the signature.
     head = outer if outer.type in ("lexical_declaration", "variable_declaration") else node
     end = body.start_byte if body is not None else node.end_byte
-    text = head.text[: end - head.start_byte].decode("utf-8", errors="replace")
     if body is None or node.type in spec.containers:
-        text = text.split("\n", 1)[0]
+        line_end = data.find(b"\n", head.start_byte, end)
+        end = end if line_end < 0 else line_end
+    text = data[head.start_byte : end].decode("utf-8", errors="replace")
     text = " ".join(text.split())
     for decorator in found_decorators:
         text = text.replace(decorator, "", 1)
@@ -103,12 +153,8 @@ def return_type(node: Any) -> str | None:
     return None
 
 
-def decorators(node: Any, outer: Any) -> list[str]:
-    found: list[str] = []
-    sibling = outer.prev_named_sibling  # TypeScript: decorators precede the member
-    while sibling is not None and sibling.type == "decorator":
-        found.insert(0, " ".join(sibling.text.decode().split()))
-        sibling = sibling.prev_named_sibling
+def decorators(node: Any, outer: Any, place: Place) -> list[str]:
+    found = [" ".join(sibling.text.decode().split()) for sibling in place.decorators_before]
     for holder in (outer, node):
         for child in holder.children:
             if child.type in DECORATOR_NODES:
@@ -124,7 +170,7 @@ def decorators(node: Any, outer: Any) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def docstring(node: Any, outer: Any, spec: LanguageSpec, comments: dict[int, Any]) -> str | None:
+def docstring(node: Any, spec: LanguageSpec, comments: dict[int, Any], place: Place) -> str | None:
     if spec.name == "python":
         body = node.child_by_field_name("body")
         first = body.named_children[0] if body is not None and body.named_children else None
@@ -134,7 +180,7 @@ def docstring(node: Any, outer: Any, spec: LanguageSpec, comments: dict[int, Any
                 text = literal.text.decode()
                 return textwrap.dedent(text.strip("\"'rbuRBU").strip("\"'")).strip() or None
         return None
-    return leading_comment(outer, comments)
+    return leading_comment(place.start_row, comments)
 
 
 def comment_index(root: Any, spec: LanguageSpec) -> dict[int, Any]:
@@ -150,13 +196,10 @@ def comment_index(root: Any, spec: LanguageSpec) -> dict[int, Any]:
     return index
 
 
-def leading_comment(outer: Any, comments: dict[int, Any]) -> str | None:
-    """The comment block directly above a declaration (no blank line between)."""
+def leading_comment(start: int, comments: dict[int, Any]) -> str | None:
+    """The comment block directly above a declaration starting on row `start` (no blank line
+    between)."""
     lines: list[str] = []
-    start = outer.start_point[0]
-    # An `export` or decorator wrapper starts the declaration's line range.
-    while outer.parent is not None and outer.parent.type in ("export_statement",):
-        outer, start = outer.parent, outer.parent.start_point[0]
     row = start - 1
     while row in comments and comments[row].start_point[0] <= row:
         comment = comments[row]
@@ -164,7 +207,7 @@ def leading_comment(outer: Any, comments: dict[int, Any]) -> str | None:
         cleaned = [COMMENT_MARKERS.sub("", line).rstrip(" */") for line in text.splitlines()]
         lines = [line for line in cleaned if line.strip()] + lines
         row = comment.start_point[0] - 1
-    text = re.sub(r"</?\w+[^>]*>", "", "\n".join(lines))  # C#'s <summary> tags
+    text = DOC_TAG.sub("", "\n".join(lines))
     return text.strip() or None
 
 
@@ -175,7 +218,7 @@ def complexity(node: Any, spec: LanguageSpec, source: str) -> int:
 
         try:
             blocks = cc_visit(textwrap.dedent(source))
-        except SyntaxError:
+        except UNPARSABLE:  # not Python 3 to `ast`, or nested past its limits: count below
             blocks = []
         if blocks:
             return int(blocks[0].complexity)
@@ -193,9 +236,18 @@ def complexity(node: Any, spec: LanguageSpec, source: str) -> int:
     return count
 
 
-def calls(node: Any, spec: LanguageSpec, *, skip: frozenset[str] = frozenset()) -> list[str]:
+def calls(
+    node: Any, spec: LanguageSpec, data: bytes, *, skip: frozenset[str] = frozenset()
+) -> list[str]:
     """Callee expressions, in order of appearance, without duplicates (`self.save`, `fetch`)."""
-    found: list[str] = []
+    return list(dict.fromkeys(callee for _, callee in located_calls(node, spec, data, skip=skip)))
+
+
+def located_calls(
+    node: Any, spec: LanguageSpec, data: bytes, *, skip: frozenset[str] = frozenset()
+) -> list[tuple[int, str]]:
+    """(row, callee) of every call, in order of appearance (so by row)."""
+    found: list[tuple[int, str]] = []
     stack = [node]
     while stack:
         current = stack.pop()
@@ -214,12 +266,18 @@ def calls(node: Any, spec: LanguageSpec, *, skip: frozenset[str] = frozenset()) 
                 prefix = current.child_by_field_name("object") or current.child_by_field_name(
                     "receiver"
                 )
-                text = callee.text.decode()
+                text = _head(callee, data)
                 if prefix is not None and callee.type != "member_expression":
-                    text = f"{prefix.text.decode()}.{text}"
-                found.append(" ".join(text.split())[:120])
+                    text = f"{_head(prefix, data)}.{text}"
+                found.append((current.start_point[0], " ".join(text.split())[:MAX_CALL_CHARS]))
         stack.extend(reversed(current.named_children))
-    return list(dict.fromkeys(found))
+    return found
+
+
+def _head(node: Any, data: bytes) -> str:
+    """The start of a node's text: enough for a call's name, whatever the node holds."""
+    end = min(node.end_byte, node.start_byte + CALL_READ_BYTES)
+    return data[node.start_byte : end].decode("utf-8", errors="replace")
 
 
 def file_imports(root: Any, spec: LanguageSpec) -> set[str]:

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, status
 
 from api.code_index import service
+from api.code_index.dependencies import ParserDep
 from api.code_index.schemas import IndexRequest, IndexResult, RepositoryDeleted, RepositoryList
 from api.database import Conn
 from api.dependencies import EmbeddersDep, SettingsDep
@@ -12,13 +13,18 @@ router = APIRouter(prefix="/v1/code/index", tags=["code"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IndexResult)
 async def index_files(
-    request: IndexRequest, conn: Conn, embedders: EmbeddersDep, settings: SettingsDep
+    request: IndexRequest,
+    conn: Conn,
+    embedders: EmbeddersDep,
+    parser: ParserDep,
+    settings: SettingsDep,
 ) -> IndexResult:
     """Index a set of files of a repository (unchanged files are skipped by content hash)."""
     return await service.index_files(
         conn,
         embedders,
         request,
+        parser=parser,
         max_files=settings.code_index_max_files,
         max_file_bytes=settings.code_index_max_file_bytes,
     )

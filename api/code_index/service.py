@@ -1,6 +1,5 @@
 """Index a request-sized set of files: incremental (content hash), atomic per request."""
 
-import asyncio
 import hashlib
 import time
 from collections import Counter
@@ -12,8 +11,9 @@ import asyncpg
 
 from api.code_graph import service as code_graph
 from api.code_index import repository
-from api.code_index.chunking import MAX_FILE_BYTES, Chunk, Skipped, chunk_file
+from api.code_index.chunking import MAX_FILE_BYTES, Chunk, Skipped
 from api.code_index.languages import language_for
+from api.code_index.parsing import Outcome, ParsedFile, ParseFailure, ParsePool, ParseTask
 from api.code_index.schemas import (
     ChunkRead,
     FileError,
@@ -24,7 +24,7 @@ from api.code_index.schemas import (
     RepositoryDetail,
     RepositoryList,
 )
-from api.code_index.texts import embedding_text, search_fields
+from api.code_index.texts import embedding_text
 from api.embeddings.factory import Embedders
 from api.errors import InvalidInput, NotFound, PayloadTooLarge
 
@@ -42,6 +42,7 @@ class _Parsed:
     file: FileInput
     content_hash: str
     chunks: list[Chunk]
+    fields: list[tuple[str, str, str]]  # each chunk's search words
 
 
 @dataclass
@@ -77,9 +78,12 @@ async def index_files(
     embedders: Embedders,
     request: IndexRequest,
     *,
+    parser: ParsePool,
     max_files: int,
     max_file_bytes: int = MAX_FILE_BYTES,
 ) -> IndexResult:
+    """Parsing runs in `parser`'s processes, each file within its time limit: a file that
+    cannot be parsed in time is reported in `errors`, and no file can hold up other requests."""
     started = time.perf_counter()
     if len(request.files) > max_files:
         raise PayloadTooLarge(
@@ -92,9 +96,11 @@ async def index_files(
         raise InvalidInput(f"Each path may appear once per request; repeated: {duplicates[:5]}")
 
     hashes = {file.path: content_hash(file.content) for file in request.files}
+    # A file is parsed once per request, however many attempts it takes to write it.
+    parsing = _Parsing(parser, max_file_bytes, request.extract_metadata)
     written: _Written | None = None
     for _ in range(OPTIMISTIC_ATTEMPTS):
-        plan = await _prepare(conn, embedders, request, hashes, max_file_bytes)
+        plan = await _prepare(conn, embedders, parsing, request, hashes)
         written = await _write_if_current(conn, request, plan, hashes)
         if written is not None:
             break
@@ -103,7 +109,7 @@ async def index_files(
         # the lock this time. Slow work inside a transaction, but it cannot be overtaken.
         async with conn.transaction():
             await repository.lock_repository(conn, request.repository)
-            plan = await _prepare(conn, embedders, request, hashes, max_file_bytes)
+            plan = await _prepare(conn, embedders, parsing, request, hashes)
             written = await _write(conn, request, plan)
 
     return IndexResult(
@@ -121,28 +127,53 @@ async def index_files(
     )
 
 
+class _Parsing:
+    """The request's files parsed in the pool, each once."""
+
+    def __init__(self, parser: ParsePool, max_file_bytes: int, extract_metadata: bool) -> None:
+        self.parser = parser
+        self.max_file_bytes = max_file_bytes
+        self.extract_metadata = extract_metadata
+        self.done: dict[str, Outcome] = {}
+
+    async def outcomes(self, files: Sequence[FileInput]) -> list[Outcome]:
+        todo = [file for file in files if file.path not in self.done]
+        tasks = [
+            ParseTask(
+                path=file.path,
+                content=file.content,
+                language=file.language,
+                max_bytes=self.max_file_bytes,
+                extract_metadata=self.extract_metadata,
+            )
+            for file in todo
+        ]
+        for file, outcome in zip(todo, await self.parser.parse(tasks), strict=True):
+            self.done[file.path] = outcome
+        return [self.done[file.path] for file in files]
+
+
 async def _prepare(
     conn: asyncpg.Connection,
     embedders: Embedders,
+    parsing: _Parsing,
     request: IndexRequest,
     hashes: dict[str, str],
-    max_file_bytes: int,
 ) -> _Plan:
     """Parse and embed the files whose stored hash differs (no lock held: the slow part)."""
     stored = await repository.stored_hashes(conn, request.repository, list(hashes))
     changed = [file for file in request.files if stored.get(file.path) != hashes[file.path]]
 
-    # Parsing is CPU-bound: off the event loop.
-    outcomes = await asyncio.to_thread(_parse_all, changed, hashes, max_file_bytes)
-    parsed = [outcome for outcome in outcomes if isinstance(outcome, _Parsed)]
-    skipped = [
-        FileError(file=o.file_path, error=o.reason) for o in outcomes if isinstance(o, Skipped)
-    ]
-    errors = [o for o in outcomes if isinstance(o, FileError)]
-    if not request.extract_metadata:
-        for item in parsed:
-            for chunk in item.chunks:
-                chunk.metadata = {}
+    parsed: list[_Parsed] = []
+    skipped: list[FileError] = []
+    errors: list[FileError] = []
+    for file, outcome in zip(changed, await parsing.outcomes(changed), strict=True):
+        if isinstance(outcome, ParsedFile):
+            parsed.append(_Parsed(file, hashes[file.path], outcome.chunks, outcome.fields))
+        elif isinstance(outcome, Skipped):
+            skipped.append(FileError(file=outcome.file_path, error=outcome.reason))
+        elif isinstance(outcome, ParseFailure):
+            errors.append(FileError(file=outcome.file_path, error=outcome.error))
 
     chunks = [chunk for item in parsed for chunk in item.chunks]
     text_vectors, code_vectors = await _embed(embedders, chunks, request.generate_embeddings)
@@ -179,9 +210,9 @@ async def _write(conn: asyncpg.Connection, request: IndexRequest, plan: _Plan) -
                 chunk,
                 plan.text_vectors[position + i] if plan.text_vectors is not None else None,
                 plan.code_vectors[position + i] if plan.code_vectors is not None else None,
-                *search_fields(chunk),
+                *fields,
             )
-            for i, chunk in enumerate(item.chunks)
+            for i, (chunk, fields) in enumerate(zip(item.chunks, item.fields, strict=True))
         ]
         position += count
         spec = language_for(item.file.path, item.file.language)
@@ -209,25 +240,6 @@ async def _write(conn: asyncpg.Connection, request: IndexRequest, plan: _Plan) -
         built = await code_graph.rebuild(conn, request.repository)
         written.nodes, written.edges = built.nodes, built.edges
     return written
-
-
-def _parse_all(
-    files: Sequence[FileInput], hashes: dict[str, str], max_file_bytes: int
-) -> list[_Parsed | Skipped | FileError]:
-    outcomes: list[_Parsed | Skipped | FileError] = []
-    for file in files:
-        try:
-            result = chunk_file(
-                file.path, file.content, language=file.language, max_bytes=max_file_bytes
-            )
-        except Exception as exc:  # a parser failure is this file's problem, not the request's
-            outcomes.append(FileError(file=file.path, error=f"could not parse: {exc}"))
-            continue
-        if isinstance(result, Skipped):
-            outcomes.append(result)
-        else:
-            outcomes.append(_Parsed(file, hashes[file.path], result))
-    return outcomes
 
 
 async def _embed(

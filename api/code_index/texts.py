@@ -13,6 +13,10 @@ from api.code_index.chunking import Chunk
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_BODY_WORDS = 4000
+# PostgreSQL refuses a tsvector over 1 MB (the three fields make one): a chunk of long distinct
+# identifiers would fail its whole request. Longer words are no search terms anyway.
+MAX_WORD_CHARS = 200
+MAX_FIELD_CHARS = 200_000
 
 
 class StoredChunk(Protocol):
@@ -53,13 +57,20 @@ def split_identifier(identifier: str) -> list[str]:
 
 
 def words(text: str) -> str:
-    """Every identifier of `text`, itself and split into words, in order, once each."""
+    """Every identifier of `text`, itself and split into words, in order, once each (at most
+    MAX_BODY_WORDS of them and MAX_FIELD_CHARS in all)."""
     seen: dict[str, None] = {}
-    for identifier in IDENTIFIER.findall(text):
-        seen.setdefault(identifier.lower(), None)
-        for part in split_identifier(identifier):
-            seen.setdefault(part, None)
-    return " ".join(list(seen)[:MAX_BODY_WORDS])
+    size = 0
+    for identifier in IDENTIFIER.finditer(text):
+        name = identifier.group()
+        for word in (name.lower(), *split_identifier(name)):
+            if word in seen or len(word) > MAX_WORD_CHARS:
+                continue
+            if len(seen) >= MAX_BODY_WORDS or size + len(word) + 1 > MAX_FIELD_CHARS:
+                return " ".join(seen)
+            seen[word] = None
+            size += len(word) + 1
+    return " ".join(seen)
 
 
 def search_fields(chunk: Chunk) -> tuple[str, str, str]:

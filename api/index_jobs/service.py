@@ -19,6 +19,7 @@ import structlog
 
 from api.code_index import service as code_index
 from api.code_index.chunking import MAX_FILE_BYTES
+from api.code_index.parsing import ParsePool, default_pool
 from api.code_index.schemas import IndexRequest, IndexResult
 from api.embeddings.factory import Embedders
 from api.errors import DATABASE_UNAVAILABLE, NotFound
@@ -95,10 +96,12 @@ async def run_next(
     policy: LeasePolicy = LEASES,
     stop: asyncio.Event | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
+    parser: ParsePool | None = None,
 ) -> bool:
     """Run the oldest queued (or abandoned) job, if any; True when one was taken.
 
     When `stop` is set between two batches, the job goes back to the queue with its progress.
+    Files are parsed in `parser` (the entry point's; a caller without one gets the default).
     """
     async with pool.acquire() as conn:
         for abandoned in await repository.fail_abandoned(
@@ -124,6 +127,7 @@ async def run_next(
             policy,
             stop or asyncio.Event(),
             max_file_bytes=max_file_bytes,
+            parser=parser or default_pool(),
         )
     return True
 
@@ -137,6 +141,7 @@ async def _run(
     stop: asyncio.Event,
     *,
     max_file_bytes: int,
+    parser: ParsePool,
 ) -> None:
     started = time.perf_counter()
     log.info(
@@ -152,7 +157,14 @@ async def _run(
         # leaving it `running` for ever.
         request = IndexRequest(**job.request)
         result = await _index_in_batches(
-            pool, embedders, job, request, metrics, stop, max_file_bytes=max_file_bytes
+            pool,
+            embedders,
+            job,
+            request,
+            metrics,
+            stop,
+            max_file_bytes=max_file_bytes,
+            parser=parser,
         )
     except LeaseLost:
         log.warning("index_job_lease_lost", worker=job.worker)
@@ -230,6 +242,7 @@ async def _index_in_batches(
     stop: asyncio.Event,
     *,
     max_file_bytes: int,
+    parser: ParsePool,
 ) -> dict[str, Any] | None:
     """The job's result; None when `stop` was set and the job went back to the queue.
 
@@ -261,7 +274,12 @@ async def _index_in_batches(
                     conn, request.repository, [f.path for f in files]
                 )
             outcome = await code_index.index_files(
-                conn, embedders, part, max_files=BATCH_FILES, max_file_bytes=max_file_bytes
+                conn,
+                embedders,
+                part,
+                parser=parser,
+                max_files=BATCH_FILES,
+                max_file_bytes=max_file_bytes,
             )
             _observe_batch(metrics, outcome)
             for key in TOTAL_KEYS:
@@ -296,6 +314,7 @@ async def work(
     metrics: Metrics | None = None,
     policy: LeasePolicy = LEASES,
     max_file_bytes: int = MAX_FILE_BYTES,
+    parser: ParsePool | None = None,
 ) -> None:
     """Run jobs until `stop` is set, polling for new ones every `poll_seconds`.
 
@@ -311,6 +330,7 @@ async def work(
                 policy=policy,
                 stop=stop,
                 max_file_bytes=max_file_bytes,
+                parser=parser,
             )
         except DATABASE_UNAVAILABLE as exc:  # expected during an outage: no traceback
             log.warning("index_worker_database_unavailable", worker=worker, error=repr(exc))
