@@ -98,7 +98,20 @@ def main(argv: list[str] | None = None) -> int:
         f"Exported {counts.events} events, {counts.code_files} code files and "
         f"{counts.code_chunks} code chunks to {path}"
     )
+    print_skipped(counts)
     return 0
+
+
+def print_skipped(counts: ExportCounts) -> None:
+    """Rows no import would take (written by SQL or an older version) are left out: say which."""
+    if not counts.skipped:
+        return
+    print(f"Left out {counts.skipped} row(s) that no import would accept:", file=sys.stderr)
+    for row in counts.skipped_rows:
+        print(f"  {row.type} {row.id}: {row.reason}", file=sys.stderr)
+    hidden = counts.skipped - len(counts.skipped_rows)
+    if hidden > 0:
+        print(f"  ... and {hidden} more (see the log)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ def print_problems(scan: Scan) -> None:
         print(f"  ... and {hidden} more invalid line(s)", file=sys.stderr)
 
 
-def print_report(report: ImportReport) -> None:
+def print_report(report: ImportReport, scan: Scan) -> None:
     for name, outcome in (
         ("events", report.events),
         ("code files", report.code_files),
@@ -67,6 +67,9 @@ def print_report(report: ImportReport) -> None:
         print(f"graph of {graph.repository}: {graph.nodes} nodes, {graph.edges} edges")
     if report.invalid_lines:
         print(f"invalid lines skipped: {report.invalid_lines}")
+    # Lines only the database could refuse (found while writing, after the scan's list).
+    for problem in report.problems[len(scan.problems) :]:
+        print(f"  line {problem.line}: {problem.message}", file=sys.stderr)
 
 
 async def run(url: str, path: Path, args: argparse.Namespace, settings: Settings) -> int:
@@ -110,7 +113,7 @@ async def run(url: str, path: Path, args: argparse.Namespace, settings: Settings
         if embedders is not None:
             await embedders.aclose()
         await conn.close()
-    print_report(report)
+    print_report(report, scan)
     return 0
 
 

@@ -9,12 +9,19 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 import pgvector
+import structlog
 
 from api.embeddings.protocol import Vector
+from api.events.exceptions import UnrenderableEvent
 from api.events.schemas import EventFilters, EventRead
+from api.json_limits import JsonLimitError, load_stored
 
-# Column lists are constants chosen by code, never by callers.
-COLUMNS = "e.id, e.timestamp, e.content, e.metadata"
+log = structlog.get_logger(__name__)
+
+# Column lists are constants chosen by code, never by callers. Content and metadata are read as
+# text and decoded here, row by row, so that one row the service cannot serve (see
+# api/json_limits.py) is left out instead of failing every read that meets it.
+COLUMNS = "e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata"
 COLUMNS_WITH_EMBEDDING = COLUMNS + ", e.embedding"
 
 
@@ -32,15 +39,35 @@ def columns(include_embedding: bool) -> str:
 
 
 def to_event(record: asyncpg.Record, **extra: Any) -> EventRead:
+    """The event of a row selected with `columns()`, or UnrenderableEvent."""
+    values = {}
+    for field in ("content", "metadata"):
+        try:
+            values[field] = load_stored(record[field])
+        except JsonLimitError as exc:
+            raise UnrenderableEvent(record["id"], f"{field} is {exc}") from None
     embedding = record.get("embedding")
     return EventRead(
         id=record["id"],
         timestamp=record["timestamp"],
-        content=record["content"],
-        metadata=record["metadata"],
+        content=values["content"],
+        metadata=values["metadata"],
         embedding=embedding.to_list() if embedding is not None else None,
         **extra,
     )
+
+
+def to_events(records: Sequence[asyncpg.Record]) -> list[EventRead | None]:
+    """The events of `records`, in order; None in place of a row that cannot be served (it is
+    logged), so a caller paging by offset still knows how many rows it read."""
+    events: list[EventRead | None] = []
+    for record in records:
+        try:
+            events.append(to_event(record))
+        except UnrenderableEvent as exc:
+            log.warning("event_unrenderable", event_id=str(exc.event_id), reason=exc.reason)
+            events.append(None)
+    return events
 
 
 def filter_clause(filters: EventFilters | None, params: list[Any]) -> str:
@@ -117,8 +144,9 @@ async def list_events(
     limit: int,
     offset: int,
     include_embedding: bool = False,
-) -> list[EventRead]:
-    """Newest first. Asks for `limit` rows; callers ask one more to learn if a page follows."""
+) -> list[EventRead | None]:
+    """Newest first, None for a row that cannot be served (see `to_events`). Asks for `limit`
+    rows; callers ask one more to learn if a page follows."""
     params: list[Any] = []
     where = filter_clause(filters, params)
     params += [limit, offset]
@@ -131,7 +159,7 @@ async def list_events(
         """,
         *params,
     )
-    return [to_event(record) for record in records]
+    return to_events(records)
 
 
 async def count_events(conn: asyncpg.Connection, *, exact_below: int) -> tuple[int, bool]:

@@ -1,7 +1,5 @@
 """Request and response shapes of the events API (field names kept from MnemoLite v1)."""
 
-import math
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -9,11 +7,14 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
     model_validator,
 )
+
+from api.json_limits import check_storable
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 EmbeddingInput = Annotated[list[FiniteFloat], Field(min_length=1, max_length=16_000)]
@@ -34,39 +35,41 @@ def within_filter_depth(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-# A surrogate half on its own is not a character: UTF-8 and jsonb cannot hold it.
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+def storable_object(value: Any) -> Any:
+    """Content and metadata as every writer takes them (see api/json_limits.py), checked before
+    pydantic copies them, so a value bomb is refused after one cheap walk. What is not an object
+    is left to pydantic's own error."""
+    return check_storable(value) if isinstance(value, dict) else value
 
 
-def storable_json(value: dict[str, Any]) -> dict[str, Any]:
-    """Refuse what a jsonb column cannot hold and PostgreSQL would answer with a 500: NaN and
-    Infinity (also 1e400, which parses as Infinity) and lone UTF-16 surrogates such as
-    "\\ud800", in keys or values. Walked iteratively: no recursion limit."""
-    stack: list[Any] = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            raise ValueError("numbers must be finite (JSON has no NaN or Infinity; 1e400 is one)")
-        if isinstance(item, str) and LONE_SURROGATE.search(item):
-            raise ValueError("strings must not contain a lone UTF-16 surrogate such as \\ud800")
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return value
-
-
-JsonObject = Annotated[dict[str, Any], AfterValidator(storable_json)]
+JsonObject = Annotated[dict[str, Any], BeforeValidator(storable_object)]
 FilterMetadata = Annotated[
-    dict[str, Any], AfterValidator(within_filter_depth), AfterValidator(storable_json)
+    dict[str, Any], AfterValidator(within_filter_depth), AfterValidator(check_storable)
 ]
+
+
+# asyncpg writes the first and last representable instants as PostgreSQL's -infinity and
+# infinity, and an instant outside years 1-9999 in UTC cannot be converted at all: both are
+# refused at the door rather than stored wrong or failing later.
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+OUT_OF_RANGE = (
+    "timestamps must lie strictly between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
+)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
     """Timestamps without a zone are taken as UTC, so comparisons never fail."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(OUT_OF_RANGE) from None
+    if not EARLIEST < in_utc < LATEST:
+        raise ValueError(OUT_OF_RANGE)
     return value
 
 

@@ -11,9 +11,14 @@ import numpy as np
 
 from api.database import Database
 from api.embeddings.protocol import Embedder, Vector
-from api.errors import PayloadTooLarge
+from api.errors import InvalidInput, PayloadTooLarge
 from api.events import repository
-from api.events.exceptions import EventNotFound, InvalidEmbedding
+from api.events.exceptions import (
+    EventNotFound,
+    InvalidEmbedding,
+    TextTooLargeToIndex,
+    UnrenderableEvent,
+)
 from api.events.schemas import (
     Activity,
     ActivityBucket,
@@ -27,6 +32,7 @@ from api.events.schemas import (
 from api.idempotency import service as idempotency
 from api.idempotency.service import IdempotencyKey, Outcome
 from api.ids import uuid7
+from api.json_limits import JsonLimitError, check_storable
 
 
 def text_for_embedding(content: dict[str, Any], fields: Sequence[str]) -> str:
@@ -46,14 +52,16 @@ def text_for_embedding(content: dict[str, Any], fields: Sequence[str]) -> str:
 
 
 def _string_values(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _string_values(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _string_values(item)
+    """Every string value, in document order; iterative, as stored rows may be deep."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
 
 
 def checked_vector(values: Sequence[float], dimension: int, *, label: str = "embedding") -> Vector:
@@ -142,7 +150,10 @@ async def create_events(
     async with database.connection() as conn:
 
         async def write() -> EventBatchRead:
-            return EventBatchRead(events=await repository.insert_events(conn, new_events))
+            try:
+                return EventBatchRead(events=await repository.insert_events(conn, new_events))
+            except asyncpg.exceptions.ProgramLimitExceededError as exc:
+                raise TextTooLargeToIndex(str(exc)) from exc
 
         return await idempotency.write_once(
             conn, key, response_model=EventBatchRead, status_code=201, write=write
@@ -166,7 +177,15 @@ async def delete_event(conn: asyncpg.Connection, event_id: UUID) -> None:
 async def merge_metadata(
     conn: asyncpg.Connection, event_id: UUID, patch: dict[str, Any]
 ) -> EventRead:
-    event = await repository.merge_metadata(conn, event_id, patch)
+    """Checked here too, not only by the routes' schemas: the web UI's form builds its patch."""
+    try:
+        check_storable(patch)
+    except JsonLimitError as exc:
+        raise InvalidInput(f"metadata: {exc}") from exc
+    try:
+        event = await repository.merge_metadata(conn, event_id, patch)
+    except UnrenderableEvent as exc:
+        raise UnrenderableEvent(exc.event_id, f"{exc.reason}; the metadata was merged") from exc
     if event is None:
         raise EventNotFound(event_id)
     return event
@@ -192,7 +211,8 @@ async def list_events(
         offset=offset,
         include_embedding=include_embedding,
     )
-    page = rows[:limit]
+    # A row that cannot be served is left out: the page is one short, offsets stay exact.
+    page = [row for row in rows[:limit] if row is not None]
     meta = PageMeta(limit=limit, offset=offset, count=len(page), has_more=len(rows) > limit)
     return EventPage(data=page, meta=meta)
 

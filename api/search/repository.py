@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from api.embeddings.protocol import Vector
-from api.events.repository import columns, filter_clause, to_event
+from api.events.repository import columns, filter_clause, to_events
 from api.events.schemas import EventFilters, EventRead
 
 TEXT_SEARCH_CONFIG = "english"  # must match the generated column in migration 0003
@@ -143,7 +143,8 @@ async def fetch_events(
     vector: Vector | None,
     include_embedding: bool,
 ) -> dict[UUID, tuple[EventRead, float | None]]:
-    """Events by id, with their distance to `vector` when one is given."""
+    """Events by id, with their distance to `vector` when one is given. A row that cannot be
+    served is left out (and logged), as a row deleted since the candidates were found is."""
     if not ids:
         return {}
     distance = "e.embedding <=> $2" if vector is not None else "NULL::float8"
@@ -155,4 +156,9 @@ async def fetch_events(
         """,
         *params,
     )
-    return {record["id"]: (to_event(record), record["distance"]) for record in records}
+    events = to_events(records)
+    return {
+        record["id"]: (event, record["distance"])
+        for record, event in zip(records, events, strict=True)
+        if event is not None
+    }

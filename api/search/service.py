@@ -163,7 +163,8 @@ async def _filter_only(
         offset=request.offset,
         include_embedding=request.include_embedding,
     )
-    hits = [SearchHit(**row.model_dump()) for row in rows[: request.limit]]
+    # A row that cannot be served is left out: the page is one short, offsets stay exact.
+    hits = [SearchHit(**row.model_dump()) for row in rows[: request.limit] if row is not None]
     return hits, len(rows) > request.limit, None
 
 
@@ -232,7 +233,7 @@ async def _hybrid(
     hits = []
     for item in page:
         if item.key not in events:
-            continue  # deleted between the two queries
+            continue  # deleted between the two queries, or cannot be served
         event, distance = events[item.key]
         hits.append(_hit(event, distance=distance, score=item.score, ranks=item.ranks))
     return hits, len(fused) > request.offset + request.limit, found.strategy

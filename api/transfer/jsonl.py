@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from api.json_limits import too_deep_message
 from api.transfer.schemas import (
     CodeChunkRecord,
     CodeFileRecord,
@@ -56,6 +57,9 @@ def parse_record(text: str | bytes, *, line: int, dimension: int) -> Record:
     try:
         record: Record = RECORD.validate_json(text)
     except ValidationError as exc:
+        if _too_deep_to_parse(exc):
+            # pydantic's parser stops at 200 levels: only content or metadata nest that deep.
+            raise LineError(line, f"content or metadata is {too_deep_message()}") from None
         raise LineError(line, describe(exc)) from None
     for field, vector in _vectors(record):
         if vector is not None and len(vector) != dimension:
@@ -64,6 +68,13 @@ def parse_record(text: str | bytes, *, line: int, dimension: int) -> Record:
                 f"{field} has {len(vector)} dimensions; the header says {dimension}",
             )
     return record
+
+
+def _too_deep_to_parse(exc: ValidationError) -> bool:
+    return any(
+        error["type"] == "json_invalid" and "recursion limit" in error["msg"]
+        for error in exc.errors(include_url=False, include_input=False)
+    )
 
 
 def _vectors(record: Record) -> list[tuple[str, list[float] | None]]:
@@ -138,14 +149,17 @@ def scan_file(path: Path, *, max_problems: int = MAX_PROBLEMS) -> Scan:
     return scan
 
 
-def record_batches(path: Path, dimension: int, size: int) -> Generator[list[Record], None, None]:
-    """The valid records in batches of up to `size` lines (bad lines were reported by the scan)."""
-    batch: list[Record] = []
+def record_batches(
+    path: Path, dimension: int, size: int
+) -> Generator[list[tuple[int, Record]], None, None]:
+    """(line number, record) of the valid records, in batches of up to `size` lines (bad lines
+    were reported by the scan)."""
+    batch: list[tuple[int, Record]] = []
     lines = _lines(path)
     next(lines, None)  # the header
     for number, text in lines:
         with contextlib.suppress(LineError):
-            batch.append(parse_record(text, line=number, dimension=dimension))
+            batch.append((number, parse_record(text, line=number, dimension=dimension)))
         if len(batch) >= size:
             yield batch
             batch = []

@@ -4,16 +4,19 @@ float32 and already a JSON array."""
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 import numpy as np
 import pgvector
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from api.embeddings.protocol import Vector
 from api.events.repository import NewEvent
-from api.transfer.schemas import CodeChunkRecord, CodeFileRecord, EventRecord
+from api.json_limits import JsonLimitError, load_stored
+from api.transfer.jsonl import describe
+from api.transfer.schemas import CodeChunkRecord, CodeFileRecord, EventRecord, SkippedRow
 
 _VECTOR_TEXT = TypeAdapter(list[float])
 
@@ -38,23 +41,43 @@ def _vector(value: Vector | None) -> pgvector.Vector | None:
     return None if value is None else pgvector.Vector(np.asarray(value, dtype=np.float32))
 
 
-async def stream_events(conn: asyncpg.Connection, *, prefetch: int) -> AsyncIterator[EventRecord]:
-    """Every event in id (creation) order, through a server-side cursor (inside a transaction)."""
+async def stream_events(
+    conn: asyncpg.Connection, *, prefetch: int
+) -> AsyncIterator[EventRecord | SkippedRow]:
+    """Every event in id (creation) order, through a server-side cursor (inside a transaction);
+    a row an import would refuse (see api/json_limits.py) comes as a SkippedRow saying why."""
     cursor = conn.cursor(
         """
-        SELECT id, timestamp, content, metadata, embedding::text AS embedding
+        SELECT id, timestamp, content::text AS content, metadata::text AS metadata,
+               embedding::text AS embedding
         FROM events ORDER BY id
         """,
         prefetch=prefetch,
     )
     async for row in cursor:
-        yield EventRecord(
-            id=row["id"],
-            timestamp=row["timestamp"],
-            content=row["content"],
-            metadata=row["metadata"],
-            embedding=_floats(row["embedding"]),
-        )
+        record: EventRecord | SkippedRow
+        try:
+            record = EventRecord(
+                id=row["id"],
+                timestamp=row["timestamp"],
+                content=_loaded(row, "content"),
+                metadata=_loaded(row, "metadata"),
+                embedding=_floats(row["embedding"]),
+            )
+        except (JsonLimitError, ValidationError) as exc:
+            record = SkippedRow(type="event", id=row["id"], reason=_reason(exc))
+        yield record
+
+
+def _loaded(row: asyncpg.Record, field: str) -> Any:
+    try:
+        return load_stored(row[field])
+    except JsonLimitError as exc:
+        raise JsonLimitError(f"{field} is {exc}") from None
+
+
+def _reason(exc: JsonLimitError | ValidationError) -> str:
+    return describe(exc) if isinstance(exc, ValidationError) else str(exc)
 
 
 async def stream_files(
@@ -76,11 +99,11 @@ async def stream_files(
 
 async def stream_chunks(
     conn: asyncpg.Connection, *, repositories: Sequence[str] | None, prefetch: int
-) -> AsyncIterator[CodeChunkRecord]:
+) -> AsyncIterator[CodeChunkRecord | SkippedRow]:
     cursor = conn.cursor(
         """
         SELECT id, file_id, repository, file_path, language, kind, name, qualified_name,
-               start_line, end_line, source_code, metadata,
+               start_line, end_line, source_code, metadata::text AS metadata,
                embedding_text::text AS embedding_text, embedding_code::text AS embedding_code
         FROM code_chunks
         WHERE $1::text[] IS NULL OR repository = ANY($1::text[])
@@ -91,9 +114,15 @@ async def stream_chunks(
     )
     async for row in cursor:
         values = dict(row)
-        values["embedding_text"] = _floats(values["embedding_text"])
-        values["embedding_code"] = _floats(values["embedding_code"])
-        yield CodeChunkRecord(**values)
+        record: CodeChunkRecord | SkippedRow
+        try:
+            values["metadata"] = _loaded(row, "metadata")
+            values["embedding_text"] = _floats(values["embedding_text"])
+            values["embedding_code"] = _floats(values["embedding_code"])
+            record = CodeChunkRecord(**values)
+        except (JsonLimitError, ValidationError) as exc:
+            record = SkippedRow(type="code_chunk", id=row["id"], reason=_reason(exc))
+        yield record
 
 
 async def existing_event_ids(conn: asyncpg.Connection, ids: Sequence[UUID]) -> set[UUID]:

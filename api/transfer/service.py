@@ -45,8 +45,10 @@ from api.transfer.schemas import (
     GraphRebuilt,
     Header,
     ImportReport,
+    LineProblem,
     Record,
     Scan,
+    SkippedRow,
     VectorSpace,
 )
 
@@ -129,8 +131,9 @@ async def export(
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         if "events" in contents:
             async for event in repository.stream_events(conn, prefetch=batch_size):
-                write(jsonl.dump(event))
-                counts.events += 1
+                if _kept(event, counts):
+                    write(jsonl.dump(event))
+                    counts.events += 1
         if "code" in contents:
             # Files first: an import needs a chunk's file in place before the chunk.
             async for file in repository.stream_files(
@@ -141,10 +144,23 @@ async def export(
             async for chunk in repository.stream_chunks(
                 conn, repositories=repositories, prefetch=batch_size
             ):
-                write(jsonl.dump(chunk))
-                counts.code_chunks += 1
-    log.info("export_done", **counts.model_dump())
+                if _kept(chunk, counts):
+                    write(jsonl.dump(chunk))
+                    counts.code_chunks += 1
+    log.info("export_done", **counts.model_dump(exclude={"skipped_rows"}))
     return counts
+
+
+def _kept(record: Record | SkippedRow, counts: ExportCounts) -> bool:
+    """False for a row no import would take: it is counted, logged and left out of the file,
+    so one bad row neither stops the export nor makes the whole file unimportable."""
+    if not isinstance(record, SkippedRow):
+        return True
+    log.warning("export_row_skipped", type=record.type, id=str(record.id), reason=record.reason)
+    counts.skipped += 1
+    if len(counts.skipped_rows) < jsonl.MAX_PROBLEMS:
+        counts.skipped_rows.append(record)
+    return False
 
 
 # -- import ----------------------------------------------------------------------------------
@@ -196,9 +212,10 @@ async def import_file(
             reembedded_text=not source.same_text_space(target),
             reembedded_code=not source.same_code_space(target),
             invalid_lines=scan.invalid_lines,
-            problems=scan.problems,
+            problems=list(scan.problems),
         ),
         text_fields=text_fields,
+        skip_invalid=skip_invalid,
     )
     batches = jsonl.record_batches(path, scan.header.dimension, batch_size)
     try:
@@ -257,17 +274,19 @@ class _Importer:
         *,
         report: ImportReport,
         text_fields: Sequence[str],
+        skip_invalid: bool,
     ) -> None:
         self.conn = conn
         self.embedders = embedders
         self.report = report
         self.text_fields = text_fields
+        self.skip_invalid = skip_invalid
 
-    async def write(self, batch: Sequence[Record]) -> None:
+    async def write(self, batch: Sequence[tuple[int, Record]]) -> None:
         # Files before chunks: a chunk is only inserted when its file is in the database.
-        await self._events([r for r in batch if isinstance(r, EventRecord)])
-        await self._files([r for r in batch if isinstance(r, CodeFileRecord)])
-        await self._chunks([r for r in batch if isinstance(r, CodeChunkRecord)])
+        await self._events([(n, r) for n, r in batch if isinstance(r, EventRecord)])
+        await self._files([r for _, r in batch if isinstance(r, CodeFileRecord)])
+        await self._chunks([r for _, r in batch if isinstance(r, CodeChunkRecord)])
 
     async def _vectors(
         self,
@@ -299,9 +318,11 @@ class _Importer:
                 vectors[index] = vector
         return vectors, len(wanted)
 
-    async def _events(self, records: list[EventRecord]) -> None:
-        if not records:
+    async def _events(self, numbered: list[tuple[int, EventRecord]]) -> None:
+        if not numbered:
             return
+        records = [record for _, record in numbered]
+        line_of = {record.id: line for line, record in reversed(numbered)}  # first occurrence
         existing = await repository.existing_event_ids(self.conn, [r.id for r in records])
         fresh = _first_of_each(records, existing)
         # Every event gets a vector (the API never stores one without), so missing ones are made.
@@ -319,10 +340,41 @@ class _Importer:
             for r, v in zip(fresh, vectors, strict=True)
             if v is not None
         ]
-        async with self.conn.transaction():
-            inserted = await repository.insert_events(self.conn, events)
+        refused = 0
+        try:
+            async with self.conn.transaction():
+                inserted = await repository.insert_events(self.conn, events)
+        except asyncpg.exceptions.ProgramLimitExceededError:
+            inserted, refused = await self._events_one_by_one(events, line_of)
         self.report.events.inserted += inserted
-        self.report.events.skipped += len(records) - inserted
+        self.report.events.skipped += len(records) - inserted - refused
+
+    async def _events_one_by_one(
+        self, events: Sequence[NewEvent], line_of: dict[UUID, int]
+    ) -> tuple[int, int]:
+        """(inserted, refused): a batch failed on a limit the scan cannot see (the full-text
+        vector of one event's text is over PostgreSQL's 1 MiB), so each event is tried alone
+        to name the line."""
+        inserted = refused = 0
+        for event in events:
+            try:
+                async with self.conn.transaction():
+                    inserted += await repository.insert_events(self.conn, [event])
+            except asyncpg.exceptions.ProgramLimitExceededError as exc:
+                line = line_of[event.id]
+                message = f"the text is too large for the full-text index ({exc})"
+                if not self.skip_invalid:
+                    raise TransferError(
+                        f"line {line}: {message}. The lines before it were imported; fix or "
+                        "remove the line and run the import again (what is already imported "
+                        "is skipped), or pass --skip-invalid."
+                    ) from exc
+                log.warning("import_line_skipped", line=line, reason=message)
+                self.report.invalid_lines += 1
+                if len(self.report.problems) < jsonl.MAX_PROBLEMS:
+                    self.report.problems.append(LineProblem(line=line, message=message))
+                refused += 1
+        return inserted, refused
 
     async def _files(self, records: list[CodeFileRecord]) -> None:
         if not records:

@@ -17,10 +17,11 @@ from pydantic import ValidationError
 from api.code_index import service as code_index
 from api.database import Conn
 from api.dependencies import MAX_OFFSET, EmbedderDep, MetricsDep, make_filters
-from api.errors import AppError
+from api.errors import AppError, InvalidInput
 from api.events import service as events
-from api.events.exceptions import EventNotFound
+from api.events.exceptions import EventNotFound, UnrenderableEvent
 from api.health import service as health
+from api.json_limits import too_deep_message
 from api.search import service as search
 from api.search.dependencies import TuningDep
 from api.search.schemas import SearchRequest
@@ -64,9 +65,15 @@ async def dashboard(request: Request, conn: Conn, days: int = 30) -> HTMLRespons
 
 
 def metadata_value(raw: str) -> Any:
-    """A form value as JSON when it is (numbers, true/false, null), else the text itself."""
+    """A form value as JSON when it is (numbers, true/false, null), else the text itself.
+
+    ValueError for JSON nested too deeply for Python's parser: taken as text it would be stored
+    as a string the user did not mean.
+    """
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise ValueError(f"the value is {too_deep_message()}") from None
     except ValueError:
         return raw
 
@@ -123,6 +130,10 @@ async def _event_page(
     except EventNotFound as exc:
         context = {"message": exc.detail, "back": "/ui/events", "page": "events"}
         return render(request, "not_found.html", context, status_code=404)
+    except UnrenderableEvent as exc:
+        # Written by SQL or an older version: say why, and still offer to delete it.
+        context = {"message": exc.detail, "event_id": event_id, "page": "events"}
+        return render(request, "event_unrenderable.html", context, status_code=409)
     neighbours = []
     if event.embedding is not None:
         similar = await search.search(
@@ -154,10 +165,15 @@ async def set_metadata(
     key = str(form.get("key") or "").strip()
     if not key:
         return await _event_page(request, conn, embedder, tuning, event_id, error="Give a key.")
-    with contextlib.suppress(EventNotFound):  # the page then says it is gone
-        await events.merge_metadata(
-            conn, event_id, {key: metadata_value(str(form.get("value") or ""))}
-        )
+    try:
+        patch = {key: metadata_value(str(form.get("value") or ""))}
+        with contextlib.suppress(EventNotFound):  # the page then says it is gone
+            await events.merge_metadata(conn, event_id, patch)
+    except ValueError as exc:
+        error = f"Invalid value: {exc}"
+        return await _event_page(request, conn, embedder, tuning, event_id, error=error)
+    except InvalidInput as exc:
+        return await _event_page(request, conn, embedder, tuning, event_id, error=str(exc.detail))
     return await _event_page(request, conn, embedder, tuning, event_id)
 
 
@@ -197,7 +213,10 @@ async def search_page(
     }
     if q and q.strip():
         try:
-            metadata = {key: metadata_value(value or "")} if key else None
+            try:
+                metadata = {key: metadata_value(value or "")} if key else None
+            except ValueError as exc:
+                raise InvalidInput(f"Invalid filter: {exc}") from None
             request_model = SearchRequest(
                 query=q,
                 mode=mode,

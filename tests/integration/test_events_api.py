@@ -350,3 +350,33 @@ async def test_search_by_embedding_rejects_bad_vectors(client, raw, needle):
     )
     detail = assert_error(r, 422)
     assert needle in json.dumps(detail), detail
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "0001-01-01T00:00:00Z",  # asyncpg would store it as -infinity
+        "9999-12-31T23:59:59.999999Z",  # ... and this one as infinity
+        "0001-01-01T00:30:00+01:00",  # before year 1 in UTC
+        "9999-12-31T23:30:00-01:00",  # after year 9999 in UTC
+    ],
+)
+async def test_timestamps_outside_the_storable_range_are_refused(client, timestamp):
+    event = {"content": {"text": "edge of time"}, "timestamp": timestamp}
+    single = await client.post("/v1/events/", json=event)
+    batch = await client.post("/v1/events/batch", json={"events": [event]})
+    search = await client.post("/v1/search/", json={"query": "edge", "ts_start": timestamp})
+    for response in (single, batch, search):
+        assert response.status_code == 422, response.text
+        assert "0001-01-01T00:00:00Z" in response.text
+    listing = await client.post("/v1/events/filter/metadata", json={})
+    assert listing.status_code == 200 and not listing.json(), "nothing was stored"
+
+
+async def test_timestamps_just_inside_the_range_round_trip(client):
+    for timestamp in ("0001-01-01T00:00:01Z", "9999-12-31T23:59:58Z"):
+        created = await client.post(
+            "/v1/events/", json={"content": {"text": "edge"}, "timestamp": timestamp}
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["timestamp"].startswith(timestamp[:19])

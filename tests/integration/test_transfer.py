@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -358,3 +359,126 @@ async def test_commands_export_and_import(client, conn, database_url, tmp_path):
     refused = run_script("scripts.import_jsonl", str(broken), database_url=database_url)
     assert refused.returncode == 2
     assert "line 3:" in refused.stderr and "Nothing was imported" in refused.stderr
+
+
+# --- lines the API would refuse: non-finite numbers, deep nesting, oversized text -------------
+
+
+def hostile_file(path: Path, good: list[dict], hostile: list[str]) -> dict[int, str]:
+    """The header, then good and hostile lines alternating; returns {line number: kind}."""
+    header = {
+        "format": "mnemolite",
+        "version": 1,
+        "exported_at": "2026-01-02T03:04:05Z",
+        "text_model": "mock",
+        "code_model": "mock",
+        "dimension": 384,
+    }
+    lines, bad = [json.dumps(header)], {}
+    for index, record in enumerate(good):
+        lines.append(json.dumps(record))
+        if index < len(hostile):
+            lines.append(hostile[index])
+            bad[len(lines)] = hostile[index]
+    path.write_text("\n".join(lines) + "\n")
+    return bad
+
+
+def good_events(count: int) -> list[dict]:
+    return [
+        {
+            "type": "event",
+            "id": str(uuid.uuid4()),
+            "timestamp": "2026-01-02T03:04:05+00:00",
+            "content": {"text": f"good line {i}"},
+        }
+        for i in range(count)
+    ]
+
+
+def raw(content: str) -> str:
+    """An event line as text, for what json.dumps would not write (NaN, Infinity)."""
+    return (
+        f'{{"type": "event", "id": "{uuid.uuid4()}", '
+        f'"timestamp": "2026-01-02T03:04:05+00:00", "content": {content}}}'
+    )
+
+
+NON_FINITE_LINES = [
+    raw('{"n": NaN}'),
+    raw('{"n": Infinity}'),
+    raw('{"n": -Infinity}'),
+    raw('{"a": {"b": [1, 2, NaN]}}'),
+    raw('{"n": 1e400}'),
+    raw('{"deep": ' + "[" * 300 + "]" * 300 + "}"),
+]
+
+
+async def test_non_finite_and_deep_lines_are_reported_and_skipped_only_when_asked(
+    conn, settings, embedders, tmp_path
+):
+    path = tmp_path / "hostile.jsonl"
+    good = good_events(len(NON_FINITE_LINES) + 1)
+    bad = hostile_file(path, good, NON_FINITE_LINES)
+    scan = await service.scan(path)
+    assert scan.invalid_lines == len(bad) and scan.events == len(good)
+    assert [p.line for p in scan.problems] == sorted(bad)
+    for problem in scan.problems:
+        expected = "MAX_JSON_DEPTH" if "deep" in bad[problem.line] else "finite"
+        assert expected in problem.message, (problem, bad[problem.line])
+
+    with pytest.raises(service.InvalidFile, match=f"{len(bad)} invalid line"):
+        await import_from(path, conn, settings, embedders)
+    assert await conn.fetchval("SELECT count(*) FROM events") == 0
+
+    report = await import_from(path, conn, settings, embedders, skip_invalid=True)
+    assert report.events.inserted == len(good)
+    assert [p.line for p in report.problems] == sorted(bad)
+    stored = await conn.fetch("SELECT id FROM events")
+    assert {str(row["id"]) for row in stored} == {event["id"] for event in good}
+
+
+async def test_the_import_command_lists_non_finite_lines(conn, database_url, tmp_path):
+    path = tmp_path / "nan.jsonl"
+    good = good_events(3)
+    bad = hostile_file(path, good, NON_FINITE_LINES[:2])
+    refused = run_script("scripts.import_jsonl", str(path), database_url=database_url)
+    assert refused.returncode == 2, refused.stderr
+    assert "Traceback" not in refused.stderr
+    for line in bad:
+        assert f"line {line}:" in refused.stderr
+    assert "Nothing was imported" in refused.stderr
+    assert await conn.fetchval("SELECT count(*) FROM events") == 0
+
+    skipped = run_script(
+        "scripts.import_jsonl", str(path), "--skip-invalid", database_url=database_url
+    )
+    assert skipped.returncode == 0, skipped.stderr
+    assert "events: 3 imported" in skipped.stdout
+    assert f"invalid lines skipped: {len(bad)}" in skipped.stdout
+    assert await conn.fetchval("SELECT count(*) FROM events") == 3
+
+
+# Distinct words whose full-text vector is over PostgreSQL's 1 MiB: no scan can see it.
+HUGE_TEXT = " ".join(f"w{i}x" for i in range(200_000))
+
+
+async def test_a_text_too_large_to_index_names_its_line(conn, settings, embedders, tmp_path):
+    path = tmp_path / "huge.jsonl"
+    good = good_events(3)
+    vector = [1.0] * settings.embedding_dimension  # the mock model need not read it all
+    huge = {**good_events(1)[0], "content": {"text": HUGE_TEXT}, "embedding": vector}
+    (line,) = hostile_file(path, good, [json.dumps(huge)])
+    scan = await service.scan(path)
+    assert scan.valid  # only PostgreSQL can tell
+
+    with pytest.raises(service.TransferError, match=f"line {line}: the text is too large"):
+        await import_from(path, conn, settings, embedders, batch_size=2)
+    # What came before the line went in; running again (or after fixing the file) completes it.
+    assert await conn.fetchval("SELECT count(*) FROM events") == 1
+
+    report = await import_from(path, conn, settings, embedders, skip_invalid=True)
+    assert report.events.inserted == 2 and report.events.skipped == 1
+    assert report.invalid_lines == 1 and [p.line for p in report.problems] == [line]
+    assert "full-text index" in report.problems[0].message
+    assert await conn.fetchval("SELECT count(*) FROM events") == 3

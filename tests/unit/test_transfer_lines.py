@@ -179,3 +179,92 @@ def test_embedders_are_needed_only_to_compute_vectors():
     assert needs_embedders(chunks, other_code) and needs_embedders(chunks, other_text)
     assert needs_embedders(Scan(header=header, events=1, events_without_embedding=1), same)
     assert not needs_embedders(Scan(header=header, code_files=3), other_size)
+
+
+# --- numbers and nesting the API refuses (issue 11, classes 3 and 6) --------------------------
+
+NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]
+
+
+def raw_event(content: str = '{"text": "x"}', metadata: str = "{}", embedding: str = "null"):
+    """An event line as text: json.dumps would not write NaN where a hostile file can."""
+    return (
+        f'{{"type": "event", "id": "{uuid.uuid4()}", "timestamp": "2026-01-02T03:04:05+00:00", '
+        f'"content": {content}, "metadata": {metadata}, "embedding": {embedding}}}'
+    )
+
+
+def non_finite_lines(value: str) -> dict[str, str]:
+    return {
+        "content": raw_event(content=f'{{"n": {value}}}'),
+        "nested_content": raw_event(content=f'{{"a": [{{"b": [1, {value}]}}]}}'),
+        "metadata": raw_event(metadata=f'{{"score": {value}}}'),
+        "embedding": raw_event(embedding=f"[0.1, {value}, 0.3]"),
+        "chunk_metadata": json.dumps(chunk()).replace(
+            '"metadata": {}', f'"metadata": {{"x": {value}}}'
+        ),
+    }
+
+
+@pytest.mark.parametrize("value", NON_FINITE)
+@pytest.mark.parametrize("place", list(non_finite_lines("1")))
+def test_a_non_finite_number_anywhere_is_refused_with_its_line(value, place):
+    line = non_finite_lines(value)[place]
+    with pytest.raises(LineError) as error:
+        parse_record(line, line=4, dimension=3)
+    assert error.value.line == 4
+    assert "finite" in error.value.message, error.value.message
+
+
+@pytest.mark.parametrize(
+    ("embedding", "expected"),
+    [("[0.1, 1e39, 0.3]", "too large for float32"), ("[0, 0.0, -0.0]", "all zeros")],
+)
+def test_a_vector_the_database_would_refuse_is_refused(embedding, expected):
+    with pytest.raises(LineError) as error:
+        parse_record(raw_event(embedding=embedding), line=2, dimension=3)
+    assert expected in error.value.message
+
+
+def test_float32_extremes_that_fit_are_taken():
+    record = parse_record(raw_event(embedding="[3.4028235e+38, -1e-45, 0]"), line=2, dimension=3)
+    assert isinstance(record, EventRecord)
+
+
+@pytest.mark.parametrize("depth", [65, 199, 200, 201, 300, 10_000])
+@pytest.mark.parametrize("field", ["content", "metadata"])
+def test_nesting_beyond_the_limit_is_refused_with_its_line(depth, field):
+    deep = '{"a":' * (depth - 1) + '{"a": 1' + "}" * depth
+    line = raw_event(**{field: deep})
+    with pytest.raises(LineError) as error:
+        parse_record(line, line=3, dimension=3)
+    assert error.value.line == 3
+    assert "nested deeper than 64 levels" in error.value.message
+    assert "MAX_JSON_DEPTH" in error.value.message
+
+
+def test_nesting_at_the_limit_is_taken():
+    deep = '{"a":' * 63 + '{"a": 1' + "}" * 64
+    record = parse_record(raw_event(content=deep, metadata=deep), line=3, dimension=3)
+    assert isinstance(record, EventRecord)
+
+
+def test_the_scan_reports_each_non_finite_line_by_number(tmp_path):
+    path = tmp_path / "f.jsonl"
+    lines = [json.dumps(HEADER), json.dumps(event())]
+    lines += [raw_event(content=f'{{"n": {value}}}') for value in NON_FINITE]
+    lines.append(json.dumps(event()))
+    path.write_text("\n".join(lines) + "\n")
+    scan = scan_file(path)
+    assert scan.invalid_lines == len(NON_FINITE) and scan.events == 2
+    assert [p.line for p in scan.problems] == list(range(3, 3 + len(NON_FINITE)))
+    assert all("finite" in p.message for p in scan.problems)
+    batches = list(record_batches(path, 3, size=100))
+    assert [line for batch in batches for line, _ in batch] == [2, 3 + len(NON_FINITE)]
+
+
+@pytest.mark.parametrize("digits", [4301, 100_000])
+def test_an_integer_too_long_to_read_is_refused_with_its_line(digits):
+    with pytest.raises(LineError) as error:
+        parse_record(raw_event(content=f'{{"n": {"9" * digits}}}'), line=5, dimension=3)
+    assert error.value.line == 5 and "number out of range" in error.value.message
