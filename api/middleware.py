@@ -115,7 +115,7 @@ class RequestMetricsMiddleware:
                 log.exception("unhandled_error", path=scope["path"])
                 if response_started:
                     raise
-                await _send_json(send_with_id, 500, internal_error_body())
+                await send_json(send_with_id, 500, internal_error_body())
             finally:
                 template = _route_template(scope, root_path)
                 self._observe(scope, template, status, time.perf_counter() - started)
@@ -161,10 +161,10 @@ def _too_large_message(max_bytes: int) -> str:
 
 async def _send_too_large(send: Send, max_bytes: int) -> None:
     body: dict[str, Any] = {"error": "payload_too_large", "detail": _too_large_message(max_bytes)}
-    await _send_json(send, 413, body)
+    await send_json(send, 413, body)
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     payload = json.dumps(body).encode()
     await send(
         {

@@ -7,14 +7,16 @@ an unknown path answers 401 rather than telling a stranger what exists.
 
 A client proves it knows the key with `Authorization: Bearer <key>` or `X-API-Key: <key>`. The
 browser UI signs in once at /ui/login and then carries a session cookie: an HMAC of its issue
-time keyed by API_KEY, never the key itself, so a leaked cookie does not leak the key, expires
-on its own, and every session ends when the key changes.
+time and of the session epoch (`api.sessions`), keyed by API_KEY, never the key itself. So a
+leaked cookie does not leak the key, expires on its own, every session ends when the key
+changes, and signing out (which moves the epoch on) ends every session, copied cookies included.
 """
 
 import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +28,11 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.config import Settings
+from api.database import Database
+from api.errors import DATABASE_UNAVAILABLE, AppError
+from api.hosts import WILDCARD_ADDRESSES
+from api.metrics import Metrics
+from api.sessions import service as sessions
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +50,9 @@ METRICS_PATH = "/metrics"
 MIN_KEY_CHARS = 16
 # Paths a browser navigates to: an unauthenticated page view is sent to the login form.
 BROWSER_PREFIXES = ("/ui", "/docs", "/redoc")
+# A cookie is `<issue time>.<hex HMAC-SHA256>`, ASCII only: anything else (Unicode digits such as
+# `²`, which str.isdigit accepts, a megabyte of text) is no session, decided before any work.
+_TOKEN = re.compile(r"([0-9]{1,12})\.([0-9a-f]{64})")
 UNAUTHORIZED_DETAIL = {
     "missing": "An API key is required (API_KEY is set): send `Authorization: Bearer <key>` "
     "or `X-API-Key: <key>`, or sign in at /ui/login.",
@@ -59,27 +69,33 @@ def keys_match(given: str, expected: SecretStr) -> bool:
     return hmac.compare_digest(_digest(given), _digest(expected.get_secret_value()))
 
 
-def session_token(key: SecretStr, *, issued: int | None = None) -> str:
-    """A cookie value proving a successful sign-in at `issued` (seconds since the epoch)."""
+def session_token(key: SecretStr, *, epoch: int = 0, issued: int | None = None) -> str:
+    """A cookie value proving a sign-in at `issued` (seconds since the epoch) during `epoch`."""
     issued = int(time.time()) if issued is None else issued
-    return f"{issued}.{_session_signature(key, issued)}"
+    return f"{issued}.{_session_signature(key, epoch, issued)}"
 
 
-def session_valid(token: str, key: SecretStr, *, now: float | None = None) -> bool:
-    issued_text, _, signature = token.partition(".")
-    if not issued_text.isdigit() or len(issued_text) > 12:
+def session_shaped(token: str) -> bool:
+    """Whether `token` could be a session cookie at all (checked before the epoch is read)."""
+    return _TOKEN.fullmatch(token) is not None
+
+
+def session_valid(token: str, key: SecretStr, *, epoch: int = 0, now: float | None = None) -> bool:
+    """Whether `token` is a live session signed with `key` during `epoch`; never raises."""
+    match = _TOKEN.fullmatch(token)
+    if match is None:
         return False
-    issued = int(issued_text)
+    issued = int(match.group(1))
     now = time.time() if now is None else now
     # A minute of slack for clocks; anything older than the max age is refused.
     if not (issued - 60 <= now <= issued + SESSION_MAX_AGE_SECONDS):
         return False
-    expected = _session_signature(key, issued)
-    return hmac.compare_digest(_digest(signature), _digest(expected))
+    expected = _session_signature(key, epoch, issued)
+    return hmac.compare_digest(_digest(match.group(2)), _digest(expected))
 
 
-def _session_signature(key: SecretStr, issued: int) -> str:
-    message = f"mnemolite-ui-session:{issued}".encode()
+def _session_signature(key: SecretStr, epoch: int, issued: int) -> str:
+    message = f"mnemolite-ui-session:{epoch}:{issued}".encode()
     return hmac.new(key.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
 
 
@@ -120,15 +136,37 @@ def warn_if_exposed(settings: Settings) -> None:
             message=f"API_KEY has fewer than {MIN_KEY_CHARS} characters and nothing slows down "
             "guessing; use secrets.token_urlsafe(32).",
         )
+    if settings.host.strip() in WILDCARD_ADDRESSES and not settings.allowed_hosts:
+        log.warning(
+            "allowed_hosts_loopback_only",
+            host=settings.host,
+            message="HOST listens on every interface but ALLOWED_HOSTS is empty: only requests "
+            "addressed to localhost, 127.0.0.1 or [::1] are served, any other name or address "
+            "gets 421. Set ALLOWED_HOSTS to the names clients use (comma-separated).",
+        )
+    elif "*" in settings.allowed_hosts:
+        log.warning(
+            "allowed_hosts_any",
+            message="ALLOWED_HOSTS=* serves any Host name: a web page can reach the service "
+            "through DNS rebinding. Prefer listing the names clients use, and set API_KEY.",
+        )
 
 
 class ApiKeyMiddleware:
     """Let a request through when API_KEY is unset, the path is public, or it proves the key."""
 
-    def __init__(self, app: ASGIApp, *, api_key: SecretStr | None, metrics_public: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_key: SecretStr | None,
+        metrics_public: bool,
+        metrics: Metrics,
+    ) -> None:
         self.app = app
         self.api_key = api_key
         self.metrics_public = metrics_public
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -138,7 +176,23 @@ class ApiKeyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        verdict = self._check(_headers(scope))
+        try:
+            verdict = await self._check(scope, _headers(scope))
+        except (AppError, *DATABASE_UNAVAILABLE) as exc:
+            # The session epoch could not be read: the database is away, so is every route.
+            log.warning("session_check_unavailable", path=scope["path"], error=repr(exc))
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1011})
+                return
+            body = json.dumps(
+                {
+                    "error": "database_unavailable",
+                    "detail": "The database cannot be reached to check the session; retry shortly.",
+                }
+            )
+            extra = [(b"content-type", b"application/json"), (b"retry-after", b"1")]
+            await _send(scope, send, 503, body.encode(), extra)
+            return
         if verdict is None:
             await self.app(scope, receive, send)
             return
@@ -149,7 +203,7 @@ class ApiKeyMiddleware:
             log.warning("api_key_rejected", path=scope["path"])
         await _deny(scope, send, verdict)
 
-    def _check(self, headers: dict[str, str]) -> str | None:
+    async def _check(self, scope: Scope, headers: dict[str, str]) -> str | None:
         """None when the request proves the key, else why not: "missing" or "invalid"."""
         assert self.api_key is not None
         presented = []
@@ -161,9 +215,18 @@ class ApiKeyMiddleware:
         if any(keys_match(value, self.api_key) for value in presented):
             return None
         cookie = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
-        if cookie and session_valid(cookie, self.api_key):
-            return None
+        # Only a cookie of the right shape costs a database read (the current epoch).
+        if cookie and session_shaped(cookie):
+            epoch = await sessions.current_epoch(self._database(scope))
+            if session_valid(cookie, self.api_key, epoch=epoch):
+                return None
         return "invalid" if presented or cookie else "missing"
+
+    def _database(self, scope: Scope) -> Database:
+        pool = scope.get("state", {}).get("pool")
+        if pool is None:
+            raise AppError("The service is starting or stopping.")
+        return Database(pool, self.metrics)
 
 
 def _route_path(scope: Scope) -> str:

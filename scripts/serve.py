@@ -46,6 +46,7 @@ def main() -> None:
         # and the app writes its own access log, with the request id.
         log_config=None,
         access_log=False,
+        # The app itself believes X-Forwarded-Proto/-For from TRUSTED_PROXIES only (create_app).
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )

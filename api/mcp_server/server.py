@@ -12,6 +12,7 @@ from mcp_types import CallToolResult, InputRequiredResult
 from starlette.types import Receive, Scope, Send
 
 import api
+from api.hosts import HostPolicy
 from api.mcp_server.backend import BackendGetter
 from api.mcp_server.errors import readable
 from api.mcp_server.resources import register_resources
@@ -67,6 +68,29 @@ def build_server(backend: BackendGetter) -> MnemoLiteMCP:
     return server
 
 
+def transport_security(hosts: HostPolicy) -> TransportSecuritySettings:
+    """The SDK's DNS-rebinding check, on the same names as `api.browser_guard`.
+
+    That middleware already refused a foreign Host or a cross-site write, and hands on canonical
+    Host and Origin headers, which the SDK compares as exact strings (`name` or `name:port`).
+    The SDK cannot say "any host": with ALLOWED_HOSTS=* its check is off and the middleware's
+    Origin check alone remains.
+    """
+    if hosts.any_host:
+        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    names = sorted(hosts.served)
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[form for name in names for form in (name, f"{name}:*")],
+        allowed_origins=[
+            form
+            for name in names
+            for scheme in ("http", "https")
+            for form in (f"{scheme}://{name}", f"{scheme}://{name}:*")
+        ],
+    )
+
+
 class StreamableHTTPEndpoint:
     """The ASGI app served at /mcp, bound to the session manager of the current lifespan.
 
@@ -74,20 +98,22 @@ class StreamableHTTPEndpoint:
     fresh one with `start()`, and requests reach whichever is current.
     """
 
-    def __init__(self, server: MnemoLiteMCP, *, path: str = "/mcp") -> None:
+    def __init__(
+        self, server: MnemoLiteMCP, *, path: str = "/mcp", hosts: HostPolicy | None = None
+    ) -> None:
         self.server = server
         self.path = path
+        self.hosts = hosts or HostPolicy()
 
     def session_manager(self, *, max_request_bytes: int) -> StreamableHTTPSessionManager:
         # Stateless and JSON: no session lives in this process, so several uvicorn workers (or
         # replicas) can serve one client; the tools need no server-to-client stream.
-        # Host/Origin checks are off like for the rest of the API: API_KEY guards /mcp.
         self.server.streamable_http_app(
             streamable_http_path=self.path,
             stateless_http=True,
             json_response=True,
             max_request_body_size=max_request_bytes,
-            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            transport_security=transport_security(self.hosts),
         )
         return self.server.session_manager
 
