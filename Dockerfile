@@ -8,6 +8,16 @@
 #     --build-arg CODE_MODEL=sentence-transformers/all-MiniLM-L6-v2 \
 #     --build-arg EMBEDDING_DIMENSION=384 .                   # small profile
 #
+# Both default models run code from the model hub (trust_remote_code), and that code lives in two
+# more repositories (nomic-ai/nomic-bert-2048, jinaai/jina-bert-v2-qk-post-norm). Every one of the
+# four is pinned to a commit below; the service's loader refuses remote code without a pin, so a
+# build with an empty *_REVISION for such a model fails. A push to any of those repositories can
+# then not change what the image runs. To move a pin, read the commit on the model page (Files and
+# versions > History) or with
+#   python -c "from huggingface_hub import HfApi; print(HfApi().model_info('REPO').sha)"
+# then review the diff of the *.py files and pass --build-arg TEXT_MODEL_REVISION=... (etc.).
+# Other models: pass their own revisions (empty ones are fine for a model without remote code).
+#
 # Stages: `base` (Python + env) -> `builder` (virtualenv with every wheel) -> `models` (downloads
 # the models into HF_HOME and checks they load offline) -> `runtime` (slim, copies the venv, the
 # model cache and the code). The runtime stage never reaches a model hub: HF_HUB_OFFLINE=1.
@@ -16,6 +26,12 @@ ARG PYTHON_IMAGE=python:3.12-slim
 ARG TEXT_MODEL=nomic-ai/nomic-embed-text-v1.5
 ARG CODE_MODEL=jinaai/jina-embeddings-v2-base-code
 ARG EMBEDDING_DIMENSION=768
+# nomic-embed-text-v1.5 and the nomic-bert-2048 commit its auto_map code is read from.
+ARG TEXT_MODEL_REVISION=e9b6763023c676ca8431644204f50c2b100d9aab
+ARG TEXT_MODEL_CODE_REVISION=7710840340a098cfb869c4f65e87cf2b1b70caca
+# jina-embeddings-v2-base-code and the jina-bert-v2-qk-post-norm commit of its code.
+ARG CODE_MODEL_REVISION=516f4baf13dec4ddddda8631e019b5737c8bc250
+ARG CODE_MODEL_CODE_REVISION=3baf9e3ac750e76e8edd3019170176884695fb94
 
 FROM ${PYTHON_IMAGE} AS base
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -52,18 +68,37 @@ FROM builder AS models
 ARG TEXT_MODEL
 ARG CODE_MODEL
 ARG EMBEDDING_DIMENSION
-# Download through sentence-transformers itself (not a bare snapshot): with trust_remote_code the
-# model code lives in other repositories (nomic-bert-2048, jina-bert-implementation), and only a
-# real load caches those modules too. Encoding once imports everything the remote code needs.
-RUN python - <<'PY'
+ARG TEXT_MODEL_REVISION
+ARG TEXT_MODEL_CODE_REVISION
+ARG CODE_MODEL_REVISION
+ARG CODE_MODEL_CODE_REVISION
+# Download through the service's own loader (api/embeddings, mounted for this step only), so the
+# image caches exactly the commits the runtime asks for, with the same refusal of unpinned remote
+# code. A real load (not a bare snapshot) also caches the code modules of the other repositories;
+# encoding once imports everything that code needs. The packaged MiniLM needs no download and
+# switches the hub off for the rest of its process, so it goes last.
+RUN --mount=type=bind,source=api/__init__.py,target=/tmp/loader/api/__init__.py \
+    --mount=type=bind,source=api/embeddings,target=/tmp/loader/api/embeddings \
+    PYTHONPATH=/tmp/loader python - <<'PY'
 import os
 
-from sentence_transformers import SentenceTransformer
+from api.embeddings.profiles import MINILM
+from api.embeddings.transformer import SentenceTransformerEncoder
 
 expected = int(os.environ["EMBEDDING_DIMENSION"])
-for name in dict.fromkeys((os.environ["TEXT_MODEL"], os.environ["CODE_MODEL"])):
-    model = SentenceTransformer(name, device="cpu", trust_remote_code=True)
-    dimension = model.encode(["warm-up"]).shape[-1]
+models = {}
+for setting in ("TEXT_MODEL", "CODE_MODEL"):
+    models.setdefault(os.environ[setting], setting)
+for name, setting in sorted(models.items(), key=lambda item: item[0] == MINILM):
+    encoder = SentenceTransformerEncoder.load(
+        name,
+        device="cpu",
+        trust_remote_code_setting=True,
+        revision=os.environ.get(f"{setting}_REVISION") or None,
+        code_revision=os.environ.get(f"{setting}_CODE_REVISION") or None,
+        setting=setting,
+    )
+    dimension = encoder.encode(["warm-up"], kind="document").shape[-1]
     if dimension != expected:
         raise SystemExit(
             f"{name} produces {dimension}-d vectors but EMBEDDING_DIMENSION={expected}: "
@@ -72,13 +107,23 @@ for name in dict.fromkeys((os.environ["TEXT_MODEL"], os.environ["CODE_MODEL"])):
     print(f"cached {name} ({dimension}-d)")
 PY
 # Prove the cache is complete: load again with the hub switched off, as the runtime will.
-RUN HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python - <<'PY'
+RUN --mount=type=bind,source=api/__init__.py,target=/tmp/loader/api/__init__.py \
+    --mount=type=bind,source=api/embeddings,target=/tmp/loader/api/embeddings \
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONPATH=/tmp/loader python - <<'PY'
 import os
 
-from sentence_transformers import SentenceTransformer
+from api.embeddings.transformer import SentenceTransformerEncoder
 
-for name in dict.fromkeys((os.environ["TEXT_MODEL"], os.environ["CODE_MODEL"])):
-    SentenceTransformer(name, device="cpu", trust_remote_code=True).encode(["offline"])
+for setting in dict.fromkeys(("TEXT_MODEL", "CODE_MODEL")):
+    name = os.environ[setting]
+    SentenceTransformerEncoder.load(
+        name,
+        device="cpu",
+        trust_remote_code_setting=True,
+        revision=os.environ.get(f"{setting}_REVISION") or None,
+        code_revision=os.environ.get(f"{setting}_CODE_REVISION") or None,
+        setting=setting,
+    ).encode(["offline"], kind="document")
     print(f"offline load ok: {name}")
 PY
 
@@ -87,6 +132,10 @@ FROM base AS runtime
 ARG TEXT_MODEL
 ARG CODE_MODEL
 ARG EMBEDDING_DIMENSION
+ARG TEXT_MODEL_REVISION
+ARG TEXT_MODEL_CODE_REVISION
+ARG CODE_MODEL_REVISION
+ARG CODE_MODEL_CODE_REVISION
 LABEL org.opencontainers.image.title="MnemoLite" \
       org.opencontainers.image.description="PostgreSQL-native memory service for AI agents"
 
@@ -97,12 +146,17 @@ RUN groupadd --system --gid 10001 mnemolite \
  && chown mnemolite:mnemolite /data
 
 # Defaults for the settings (api/config.py); docker-compose and `docker run -e` override them.
-# The model names come from the build args so the image always names the models it contains.
+# The model names and commits come from the build args so the image always names the models it
+# contains (offline, a pinned load finds exactly the snapshot cached at build time).
 # DATA_DIR only matters without DATABASE_URL (the embedded PostgreSQL of a bare `docker run`).
 ENV EMBEDDING_MODE=real \
     EMBEDDING_MODEL=${TEXT_MODEL} \
     CODE_EMBEDDING_MODEL=${CODE_MODEL} \
     EMBEDDING_DIMENSION=${EMBEDDING_DIMENSION} \
+    EMBEDDING_MODEL_REVISION=${TEXT_MODEL_REVISION} \
+    EMBEDDING_MODEL_CODE_REVISION=${TEXT_MODEL_CODE_REVISION} \
+    CODE_EMBEDDING_MODEL_REVISION=${CODE_MODEL_REVISION} \
+    CODE_EMBEDDING_MODEL_CODE_REVISION=${CODE_MODEL_CODE_REVISION} \
     EMBEDDING_DEVICE=cpu \
     EMBEDDING_BATCH_SIZE=32 \
     EMBEDDING_TRUST_REMOTE_CODE=true \
@@ -144,4 +198,5 @@ EXPOSE 8001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8001/readiness', timeout=4).status == 200 else 1)"]
 
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8001"]
+# --no-proxy-headers: the app believes X-Forwarded-* from TRUSTED_PROXIES itself, not uvicorn.
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8001", "--no-proxy-headers"]

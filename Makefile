@@ -75,7 +75,8 @@ migrate-rev: $(STAMP)
 	$(BIN)/alembic revision -m "$(m)"
 
 # The corpus (100k texts found on this machine + their embeddings) is built once, ~20 min.
-# Index a local directory through the running service (`make run` in another terminal).
+# Index a local directory through the running service (`make run` in another terminal). The
+# service's own API_KEY (environment, else .env) is sent when set, and HOST/PORT give the URL.
 index: $(STAMP)
 	@test -n "$(path)" -a -n "$(repo)" || (echo 'usage: make index path=DIR repo=NAME'; exit 2)
 	$(BIN)/python -m scripts.index_dir "$(path)" --repo "$(repo)"

@@ -33,6 +33,7 @@ import numpy as np
 from api.log_setup import configure_logging
 from scripts.bench_search import BASE, PORT, bench_database, start_server
 from scripts.index_dir import batches, source_files
+from scripts.service_client import auth_headers
 
 log = logging.getLogger("bench_code")
 
@@ -52,7 +53,7 @@ def model_seconds(metrics_text: str) -> float:
 def index(files: list[tuple[str, str]], repository: str) -> dict[str, Any]:
     groups = list(batches(files))
     totals = {"files": 0, "chunks": 0, "nodes": 0, "edges": 0}
-    with httpx.Client(base_url=BASE, timeout=1800) as client:
+    with httpx.Client(base_url=BASE, timeout=1800, headers=auth_headers()) as client:
         before = model_seconds(client.get("/metrics").text)
         started = time.perf_counter()
         for position, group in enumerate(groups):
@@ -109,7 +110,7 @@ def search(queries: list[str], repository: str) -> dict[str, dict[str, float]]:
     }
     report = {}
     connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **auth_headers()}
     with closing(connection):
         for name, (path, make) in kinds.items():
             latencies = []

@@ -18,7 +18,8 @@ Usage:
 
 `--spawn` serves `scripts/serve.py` on port 8012 over a fresh database `mnemolite_load` on the
 benchmarks' embedded PostgreSQL (.data/bench/postgres), as `make run` would (migrations run
-first). `--api-key` (default: $API_KEY) is sent as `X-API-Key` when the server requires one.
+first). The key the server requires is API_KEY (environment, else `.env`), as for the service,
+sent as `Authorization: Bearer`; `--api-key` overrides it (sent as `X-API-Key`).
 """
 
 import argparse
@@ -38,6 +39,8 @@ from typing import Any
 
 import httpx
 import numpy as np
+
+from scripts.service_client import auth_headers
 
 DEFAULT_URL = "http://127.0.0.1:8001"
 SPAWN_PORT = 8012
@@ -212,7 +215,7 @@ def spawn_server(mode: str) -> tuple[str, subprocess.Popen[bytes]]:
 
 
 async def _main(args: argparse.Namespace, url: str) -> Report:
-    headers = {"X-API-Key": args.api_key} if args.api_key else {}
+    headers = {"X-API-Key": args.api_key} if args.api_key else auth_headers()
     limits = httpx.Limits(max_connections=args.clients + args.searchers + 4)
     async with httpx.AsyncClient(
         base_url=url, headers=headers, limits=limits, timeout=args.timeout
@@ -237,7 +240,7 @@ def main() -> None:
     parser.add_argument(
         "--no-keys", action="store_true", help="no Idempotency-Key (retries may double writes)"
     )
-    parser.add_argument("--api-key", default=os.environ.get("API_KEY"))
+    parser.add_argument("--api-key", help="default: API_KEY from the environment or .env")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise

@@ -43,6 +43,7 @@ from api.local_postgres import admin_cursor, drop_database, ensure_database, sta
 from api.log_setup import configure_logging
 from api.migrations import upgrade
 from scripts.serve import spawn
+from scripts.service_client import auth_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / ".data" / "bench"
@@ -93,7 +94,9 @@ def event(row: dict[str, Any], index: int, vector: np.ndarray | None) -> dict[st
 def post_batches(batches: list[list[dict[str, Any]]], clients: int) -> float:
     """Post every batch with `clients` concurrent connections; return seconds taken."""
 
-    client = httpx.Client(limits=httpx.Limits(max_connections=clients), timeout=600)
+    client = httpx.Client(
+        limits=httpx.Limits(max_connections=clients), timeout=600, headers=auth_headers()
+    )
 
     def send(batch: list[dict[str, Any]]) -> None:
         response = client.post(f"{BASE}/v1/events/batch", json={"events": batch})
@@ -141,7 +144,7 @@ def run_queries(
     """Sequential POST /v1/search on one keep-alive connection (a lean client, so the figures
     are the service's and not the client library's)."""
     latencies, results = [], []
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **auth_headers()}
     for body in bodies:
         payload = json.dumps(body).encode()
         started = time.perf_counter()

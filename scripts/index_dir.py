@@ -6,6 +6,9 @@ batches, with a progress bar. Unchanged files are skipped by the server (content
 whole directory fits in one request it is sent as a full snapshot, so files deleted since the
 last run leave the index; otherwise a note says how to remove them.
 
+When the service has an API key, the same API_KEY (environment, else `.env`) is sent as
+`Authorization: Bearer`; the default URL follows HOST and PORT the same way.
+
 Usage: python -m scripts.index_dir DIR --repo NAME [--url http://127.0.0.1:8001]
 """
 
@@ -18,6 +21,8 @@ from typing import Any
 import httpx
 import pathspec
 from tqdm import tqdm
+
+from scripts.service_client import auth_headers, default_url, refusal
 
 MAX_FILE_BYTES = 1_000_000
 BATCH_FILES = 200
@@ -90,6 +95,9 @@ def index_directory(client: httpx.Client, root: Path, repository: str) -> dict[s
                 "build_graph": position == len(groups) - 1,  # once, when everything is in
             }
             response = client.post("/v1/code/index", json=body, timeout=600)
+            refused = refusal(response)
+            if refused:
+                raise SystemExit(refused)
             if response.status_code != 201:
                 raise SystemExit(f"indexing failed ({response.status_code}): {response.text}")
             result = response.json()
@@ -104,12 +112,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
     parser.add_argument("--repo", required=True, help="repository name in the index")
-    parser.add_argument("--url", default="http://127.0.0.1:8001", help="the running service")
+    parser.add_argument("--url", help="the running service (default: from HOST and PORT)")
     args = parser.parse_args()
     if not args.path.is_dir():
         raise SystemExit(f"{args.path} is not a directory")
+    args.url = args.url or default_url()
     try:
-        with httpx.Client(base_url=args.url) as client:
+        with httpx.Client(base_url=args.url, headers=auth_headers()) as client:
             summary = index_directory(client, args.path.resolve(), args.repo)
     except httpx.ConnectError:
         raise SystemExit(f"No MnemoLite at {args.url}: start it with `make run`.") from None

@@ -75,23 +75,38 @@ async def node_of_chunk(conn: asyncpg.Connection, chunk_id: UUID) -> dict[str, A
     return dict(record) if record else None
 
 
-async def neighbours(
+async def unseen_neighbours(
     conn: asyncpg.Connection,
-    node_ids: Sequence[UUID],
+    frontier: Sequence[UUID],
     *,
+    seen: Sequence[UUID],
     outbound: bool,
     relationship: str | None,
+    limit: int | None = None,
 ) -> list[tuple[UUID, UUID, str]]:
-    """(from, to, relationship) for every edge leaving (or entering) `node_ids`."""
+    """(from, to, relationship): one edge to each node next to `frontier` that is not in `seen`.
+
+    The first edge (by id) reaching each new node wins, and at most `limit` come back. Seen
+    nodes are dropped here, by a hashed anti-join, so a densely connected graph sends back
+    each node once instead of every edge between nodes already visited.
+    """
     near, far = ("source_id", "target_id") if outbound else ("target_id", "source_id")
     records = await conn.fetch(
         f"""
-        SELECT e.{near} AS near, e.{far} AS far, e.relationship FROM edges e
-        WHERE e.{near} = ANY($1::uuid[]) AND ($2::text IS NULL OR e.relationship = $2)
-        ORDER BY e.id
+        SELECT near, far, relationship FROM (
+            SELECT DISTINCT ON (e.{far}) e.{near} AS near, e.{far} AS far, e.relationship, e.id
+            FROM edges e
+            WHERE e.{near} = ANY($1::uuid[]) AND ($2::text IS NULL OR e.relationship = $2)
+              AND NOT EXISTS (SELECT FROM unnest($3::uuid[]) AS s(id) WHERE s.id = e.{far})
+            ORDER BY e.{far}, e.id
+        ) first_edges
+        ORDER BY id
+        LIMIT $4
         """,
-        list(node_ids),
+        list(frontier),
         relationship,
+        list(seen),
+        limit,
     )
     return [(record["near"], record["far"], record["relationship"]) for record in records]
 

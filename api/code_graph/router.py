@@ -7,7 +7,9 @@ from fastapi import APIRouter, Query
 
 from api.code_graph import service
 from api.code_graph.schemas import (
+    DEFAULT_MAX_NODES,
     MAX_DEPTH,
+    MAX_NODES,
     BuildRequest,
     BuildResult,
     GraphStats,
@@ -20,6 +22,7 @@ from api.database import Conn
 
 router = APIRouter(prefix="/v1/code/graph", tags=["code"])
 Depth = Annotated[int, Query(ge=1, le=MAX_DEPTH)]
+MaxNodes = Annotated[int, Query(ge=1, le=MAX_NODES, description="Most nodes returned.")]
 
 
 @router.post("/build", response_model=BuildResult)
@@ -37,6 +40,7 @@ async def traverse(request: TraverseRequest, conn: Conn) -> TraverseResult:
         outbound=request.direction == "outbound",
         relationship=request.relationship,
         max_depth=request.max_depth,
+        max_nodes=request.max_nodes,
     )
 
 
@@ -59,12 +63,20 @@ async def stats(repository: str, conn: Conn) -> GraphStats:
 
 
 @router.get("/chunks/{chunk_id}/callers", response_model=TraverseResult)
-async def callers(chunk_id: UUID, conn: Conn, depth: Depth = 1) -> TraverseResult:
-    """Functions that call this chunk (to `depth` levels)."""
-    return await service.callers_or_callees(conn, chunk_id, callees=False, max_depth=depth)
+async def callers(
+    chunk_id: UUID, conn: Conn, depth: Depth = 1, max_nodes: MaxNodes = DEFAULT_MAX_NODES
+) -> TraverseResult:
+    """Functions that call this chunk (to `depth` levels, the nearest `max_nodes`)."""
+    return await service.callers_or_callees(
+        conn, chunk_id, callees=False, max_depth=depth, max_nodes=max_nodes
+    )
 
 
 @router.get("/chunks/{chunk_id}/callees", response_model=TraverseResult)
-async def callees(chunk_id: UUID, conn: Conn, depth: Depth = 1) -> TraverseResult:
-    """Functions this chunk calls (to `depth` levels)."""
-    return await service.callers_or_callees(conn, chunk_id, callees=True, max_depth=depth)
+async def callees(
+    chunk_id: UUID, conn: Conn, depth: Depth = 1, max_nodes: MaxNodes = DEFAULT_MAX_NODES
+) -> TraverseResult:
+    """Functions this chunk calls (to `depth` levels, the nearest `max_nodes`)."""
+    return await service.callers_or_callees(
+        conn, chunk_id, callees=True, max_depth=depth, max_nodes=max_nodes
+    )

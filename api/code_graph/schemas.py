@@ -7,6 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Relationship = Literal["calls", "imports", "contains", "inherits"]
 MAX_DEPTH = 10
+# A traversal returns the nearest nodes only: one request must not serialise a whole repository.
+DEFAULT_MAX_NODES = 100
+MAX_NODES = 1000
 
 
 class BuildRequest(BaseModel):
@@ -28,6 +31,12 @@ class TraverseRequest(BaseModel):
     direction: Literal["outbound", "inbound"] = "outbound"
     relationship: Relationship | None = None
     max_depth: int = Field(default=3, ge=1, le=MAX_DEPTH)
+    max_nodes: int = Field(
+        default=DEFAULT_MAX_NODES,
+        ge=1,
+        le=MAX_NODES,
+        description="Most nodes returned, the nearest first; `truncated` says more were reachable.",
+    )
 
 
 class PathRequest(BaseModel):
@@ -56,6 +65,10 @@ class Reached(Node):
 class TraverseResult(BaseModel):
     start: Node
     nodes: list[Reached]
+    truncated: bool = Field(
+        description="More nodes were reachable within max_depth than max_nodes: the nearest "
+        "are returned."
+    )
 
 
 class PathResult(BaseModel):
@@ -114,5 +127,8 @@ class Neighbourhood(BaseModel):
     start: GraphNode
     nodes: list[GraphNode]
     edges: list[Edge]
-    reached: int = Field(description="Callers and callees found, before the cap on nodes.")
+    reached: int = Field(
+        description="Callers and callees found before the cap on nodes (each side stops "
+        "counting at MAX_NODES: then a lower bound)."
+    )
     truncated: bool

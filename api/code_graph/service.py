@@ -6,6 +6,8 @@ import asyncpg
 
 from api.code_graph import repository
 from api.code_graph.schemas import (
+    DEFAULT_MAX_NODES,
+    MAX_NODES,
     UNIT_KINDS,
     BuildResult,
     Direction,
@@ -48,37 +50,59 @@ async def traverse(
     outbound: bool,
     relationship: str | None,
     max_depth: int,
+    max_nodes: int = DEFAULT_MAX_NODES,
 ) -> TraverseResult:
-    """Breadth first, one query per level: each node once, at its smallest depth."""
+    """Breadth first, one query per level: each node once, at its smallest depth, and the
+    nearest `max_nodes` only (`truncated` says more were reachable within `max_depth`)."""
     start = await _node(conn, start_id)
     seen: dict[UUID, tuple[int, str]] = {start_id: (0, "")}
     frontier = [start_id]
+    truncated = False
     for depth in range(1, max_depth + 1):
         if not frontier:
             break
-        next_frontier = []
-        for _, far, relation in await repository.neighbours(
-            conn, frontier, outbound=outbound, relationship=relationship
-        ):
-            if far not in seen:
-                seen[far] = (depth, relation)
-                next_frontier.append(far)
-        frontier = next_frontier
+        budget = max_nodes - (len(seen) - 1)
+        # One more than the budget: finding it is how the cut is known to have dropped a node.
+        found = await repository.unseen_neighbours(
+            conn,
+            frontier,
+            seen=list(seen),
+            outbound=outbound,
+            relationship=relationship,
+            limit=budget + 1,
+        )
+        if len(found) > budget:
+            truncated, found = True, found[:budget]
+        for _, far, relation in found:
+            seen[far] = (depth, relation)
+        frontier = [far for _, far, _ in found]
+        if truncated:
+            break
     reached = [node_id for node_id in seen if node_id != start_id]
     rows = await repository.get_nodes(conn, reached)
     nodes = [Reached(**rows[i], depth=seen[i][0], via=seen[i][1]) for i in reached if i in rows]
     nodes.sort(key=lambda node: (node.depth, node.qualified_name))
-    return TraverseResult(start=Node(**start), nodes=nodes)
+    return TraverseResult(start=Node(**start), nodes=nodes, truncated=truncated)
 
 
 async def callers_or_callees(
-    conn: asyncpg.Connection, chunk_id: UUID, *, callees: bool, max_depth: int = 1
+    conn: asyncpg.Connection,
+    chunk_id: UUID,
+    *,
+    callees: bool,
+    max_depth: int = 1,
+    max_nodes: int = DEFAULT_MAX_NODES,
 ) -> TraverseResult:
     node = await repository.node_of_chunk(conn, chunk_id)
     if node is None:
         raise NodeNotFound(f"No graph node for chunk {chunk_id}; build the graph first.")
     return await traverse(
-        conn, node["id"], outbound=callees, relationship="calls", max_depth=max_depth
+        conn,
+        node["id"],
+        outbound=callees,
+        relationship="calls",
+        max_depth=max_depth,
+        max_nodes=max_nodes,
     )
 
 
@@ -90,6 +114,8 @@ async def shortest_path(
     relationship: str | None,
     max_depth: int,
 ) -> PathResult:
+    """Breadth first from `source`; each node is fetched once, so the work is bounded by the
+    edges within `max_depth`, and the answer by `max_depth` + 1 nodes."""
     await _node(conn, source)
     await _node(conn, target)
     parents: dict[UUID, UUID | None] = {source: None}
@@ -97,14 +123,12 @@ async def shortest_path(
     for _ in range(max_depth):
         if target in parents or not frontier:
             break
-        next_frontier = []
-        for near, far, _ in await repository.neighbours(
-            conn, frontier, outbound=True, relationship=relationship
-        ):
-            if far not in parents:
-                parents[far] = near
-                next_frontier.append(far)
-        frontier = next_frontier
+        found = await repository.unseen_neighbours(
+            conn, frontier, seen=list(parents), outbound=True, relationship=relationship
+        )
+        for near, far, _ in found:
+            parents[far] = near
+        frontier = [far for _, far, _ in found]
     if target not in parents:
         return PathResult(found=False, length=None, path=[])
     path: list[UUID] = []
@@ -209,10 +233,18 @@ async def neighbourhood(
         sides.append(("caller_depth", False))
     if direction != "callers":
         sides.append(("callee_depth", True))
+    cut = False
     for side, outbound in sides:
         result = await traverse(
-            conn, node_id, outbound=outbound, relationship="calls", max_depth=max_depth
+            conn,
+            node_id,
+            outbound=outbound,
+            relationship="calls",
+            max_depth=max_depth,
+            # Counted further than kept, so `reached` can say how many more there are.
+            max_nodes=max(max_nodes, MAX_NODES),
         )
+        cut = cut or result.truncated
         for found in result.nodes:
             depths.setdefault(found.id, {})[side] = found.depth
             reached[found.id] = found
@@ -233,5 +265,5 @@ async def neighbourhood(
         nodes=kept,
         edges=edges,
         reached=len(nodes),
-        truncated=len(nodes) > max_nodes,
+        truncated=cut or len(nodes) > max_nodes,
     )

@@ -56,11 +56,23 @@ def build_embedders(
     if settings.embedding_mode == "mock":
         return _shared(MockEncoder(settings.embedding_dimension), settings, metrics)
 
-    text = _load(settings.embedding_model, settings, "EMBEDDING_MODEL")
+    text = _load(
+        settings.embedding_model,
+        settings,
+        "EMBEDDING_MODEL",
+        revision=settings.embedding_model_revision,
+        code_revision=settings.embedding_model_code_revision,
+    )
     if settings.code_embedding_model.strip() == settings.embedding_model.strip():
         # Same model for both: load it once (it is ~0.6 GB and ~9 s to load).
         return _shared(text, settings, metrics)
-    code = _load(settings.code_embedding_model, settings, "CODE_EMBEDDING_MODEL")
+    code = _load(
+        settings.code_embedding_model,
+        settings,
+        "CODE_EMBEDDING_MODEL",
+        revision=settings.code_embedding_model_revision,
+        code_revision=settings.code_embedding_model_code_revision,
+    )
     return Embedders(text=_service(text, settings, metrics), code=_service(code, settings, metrics))
 
 
@@ -82,7 +94,14 @@ def _service(encoder: Encoder, settings: Settings, metrics: Metrics | None) -> E
     )
 
 
-def _load(model_name: str, settings: Settings, setting: str) -> Encoder:
+def _load(
+    model_name: str,
+    settings: Settings,
+    setting: str,
+    *,
+    revision: str | None,
+    code_revision: str | None,
+) -> Encoder:
     profile = resolve_profile(model_name, settings.embedding_trust_remote_code)
     if profile.dimension is not None and profile.dimension != settings.embedding_dimension:
         # Known before spending seconds on the load.
@@ -93,7 +112,12 @@ def _load(model_name: str, settings: Settings, setting: str) -> Encoder:
             device=settings.embedding_device,
             trust_remote_code_setting=settings.embedding_trust_remote_code,
             batch_size=settings.embedding_batch_size,
+            revision=revision,
+            code_revision=code_revision,
+            setting=setting,
         )
+    except EmbeddingConfigError:
+        raise  # already names the setting: remote code without a pinned commit
     except Exception as exc:
         # Whatever failed (no weights offline, remote code refused, bad device), the operator's
         # fix is a setting, so say which one and keep the original error chained.
@@ -102,7 +126,8 @@ def _load(model_name: str, settings: Settings, setting: str) -> Encoder:
             f"Could not load embedding model {model_name!r} ({setting}): {exc}. This machine "
             f"may be offline: use a model available locally (the default {DEFAULT_MODEL!r} is "
             f"packaged), or EMBEDDING_MODE=mock; set EMBEDDING_TRUST_REMOTE_CODE=true if the "
-            f"model needs remote code."
+            f"model needs remote code, and check {setting}_REVISION / {setting}_CODE_REVISION "
+            f"name commits of the model's repository and of the one its code comes from."
         ) from exc
     _check_dimension(encoder, settings, setting)
     return encoder

@@ -24,6 +24,17 @@ NON_SETTING_ENV = re.compile(
 )
 
 
+# Build args pinning the models (and the repositories their remote code comes from) to commits,
+# and the settings the runtime reads them from.
+MODEL_PINS = {
+    "TEXT_MODEL_REVISION": "EMBEDDING_MODEL_REVISION",
+    "TEXT_MODEL_CODE_REVISION": "EMBEDDING_MODEL_CODE_REVISION",
+    "CODE_MODEL_REVISION": "CODE_EMBEDDING_MODEL_REVISION",
+    "CODE_MODEL_CODE_REVISION": "CODE_EMBEDDING_MODEL_CODE_REVISION",
+}
+COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
 # --- Dockerfile ---------------------------------------------------------------------------------
 
 
@@ -165,7 +176,8 @@ def _download_runs(dockerfile: Dockerfile) -> list[tuple[Stage, Instruction]]:
         (stage, run)
         for stage in dockerfile.stages
         for run in stage.all("RUN")
-        if "SentenceTransformer(" in run.text and "TEXT_MODEL" in run.text
+        if re.search(r"SentenceTransformer(Encoder\.load)?\(", run.text)
+        and "TEXT_MODEL" in run.text
     ]
 
 
@@ -221,8 +233,33 @@ def test_models_are_downloaded_at_build_time(dockerfile: Dockerfile) -> None:
         assert stage is not dockerfile.stages[-1], "download in a build stage, not the runtime"
         declared = _arg_names(stage)
         # A global ARG is invisible inside a stage unless declared there again.
-        assert {"TEXT_MODEL", "CODE_MODEL", "EMBEDDING_DIMENSION"} <= declared, declared
-        assert "trust_remote_code=True" in run.text
+        assert {"TEXT_MODEL", "CODE_MODEL", "EMBEDDING_DIMENSION", *MODEL_PINS} <= declared, (
+            declared
+        )
+        assert "trust_remote_code_setting=True" in run.text
+
+
+def test_remote_model_code_is_pinned_to_commits(dockerfile: Dockerfile) -> None:
+    for build_arg in MODEL_PINS:
+        assert COMMIT.fullmatch(dockerfile.global_args.get(build_arg, "")), build_arg
+    runs = [r for s in dockerfile.stages for r in s.all("RUN") if "SentenceTransformer" in r.text]
+    assert len(runs) >= 2, "a download step and an offline check"
+    for run in runs:
+        # Through the service's own loader, which refuses remote code without a commit.
+        assert "SentenceTransformerEncoder.load(" in run.text, run.text
+        assert not re.search(r"SentenceTransformer\(", run.text), "a bare load skips the pin"
+        assert re.search(r"revision=os\.environ\.get\(f\"\{setting\}_REVISION\"\)", run.text)
+        assert re.search(
+            r"code_revision=os\.environ\.get\(f\"\{setting\}_CODE_REVISION\"\)", run.text
+        )
+        mounts = set(re.findall(r"--mount=type=bind,source=([^,\s]+)", run.args))
+        assert {"api/__init__.py", "api/embeddings"} <= mounts, mounts
+
+
+def test_env_example_shows_the_images_pins(dockerfile: Dockerfile) -> None:
+    example = (ROOT / ".env.example").read_text()
+    for build_arg, setting in MODEL_PINS.items():
+        assert f"# {setting}={dockerfile.global_args[build_arg]}" in example, setting
 
 
 def test_runtime_uses_the_baked_cache_offline(dockerfile: Dockerfile, runtime: Stage) -> None:
@@ -244,7 +281,9 @@ def test_runtime_uses_the_baked_cache_offline(dockerfile: Dockerfile, runtime: S
     assert env.get("CODE_EMBEDDING_MODEL") == "${CODE_MODEL}"
     assert env.get("EMBEDDING_DIMENSION") == "${EMBEDDING_DIMENSION}"
     declared = _arg_names(runtime)
-    assert {"TEXT_MODEL", "CODE_MODEL", "EMBEDDING_DIMENSION"} <= declared
+    assert {"TEXT_MODEL", "CODE_MODEL", "EMBEDDING_DIMENSION", *MODEL_PINS} <= declared
+    for build_arg, setting in MODEL_PINS.items():
+        assert env.get(setting) == f"${{{build_arg}}}", (setting, env.get(setting))
 
 
 def test_runtime_env_names_real_settings(dockerfile: Dockerfile, runtime: Stage) -> None:
@@ -535,6 +574,24 @@ def test_app_environment_names_real_settings(compose: dict[str, Any]) -> None:
     for name in ("api", "worker"):
         unknown = set(compose["services"][name]["environment"]) - settings
         assert not unknown, f"{name}: not settings in api/config.py: {sorted(unknown)}"
+
+
+def test_security_settings_reach_the_app_containers(
+    compose: dict[str, Any], prod: dict[str, Any]
+) -> None:
+    for name in ("api", "worker"):
+        environment = compose["services"][name]["environment"]
+        for setting in ("API_KEY", "ALLOWED_HOSTS", "TRUSTED_PROXIES"):
+            # Passed through from the shell or .env; empty means the setting's default.
+            assert environment.get(setting) == f"${{{setting}:-}}", (name, setting)
+        # Production refuses to start without a key.
+        assert re.fullmatch(
+            r"\$\{API_KEY:\?[^}]+\}", prod["services"][name]["environment"]["API_KEY"]
+        )
+    # Never a key written into the files themselves: always the operator's variable.
+    for service in [*compose["services"].values(), *prod["services"].values()]:
+        value = (service.get("environment") or {}).get("API_KEY")
+        assert value is None or str(value).startswith("${API_KEY:"), value
 
 
 def test_db_init_is_mounted_read_only(compose: dict[str, Any]) -> None:

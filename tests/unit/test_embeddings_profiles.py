@@ -151,8 +151,11 @@ def test_load_packaged_minilm_offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_load_other_model_by_name_with_profile_trust(monkeypatch: pytest.MonkeyPatch) -> None:
     loads = _fake_sentence_transformers(monkeypatch)
-    SentenceTransformerEncoder.load(NOMIC_TEXT, device="cpu")
-    SentenceTransformerEncoder.load("acme/embedder", device="cpu", trust_remote_code_setting=True)
+    pinned = "0" * 40  # remote code is loaded only when pinned (tests/unit/test_model_pinning.py)
+    SentenceTransformerEncoder.load(NOMIC_TEXT, device="cpu", revision=pinned)
+    SentenceTransformerEncoder.load(
+        "acme/embedder", device="cpu", trust_remote_code_setting=True, revision=pinned
+    )
     assert [(load["source"], load["trust_remote_code"]) for load in loads] == [
         (NOMIC_TEXT, True),
         ("acme/embedder", True),
