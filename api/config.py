@@ -1,5 +1,6 @@
 """Service settings, read from the environment (and `.env`) once per process."""
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -7,8 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from api.hosts import parse_host_list
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_TEXT_FIELDS = ("text", "body", "message", "content", "title")
+# A full commit id of a model hub repository.
+COMMIT_PATTERN = r"^[0-9a-f]{40}$"
 
 
 class Settings(BaseSettings):
@@ -40,6 +45,30 @@ class Settings(BaseSettings):
     embedding_batch_wait_ms: float = Field(default=2.0, ge=0, le=1000)
     embedding_cache_size: int = Field(default=1024, ge=0)
     embedding_trust_remote_code: bool | None = None
+    # Commits, not branch names: remote code runs only when pinned (api/embeddings/transformer.py).
+    embedding_model_revision: str | None = Field(
+        default=None,
+        pattern=COMMIT_PATTERN,
+        description="Hub commit (40 hex) EMBEDDING_MODEL is loaded at; required when the model "
+        "runs remote code (trust_remote_code), unless it is a local directory.",
+    )
+    embedding_model_code_revision: str | None = Field(
+        default=None,
+        pattern=COMMIT_PATTERN,
+        description="Commit of the repository EMBEDDING_MODEL's remote code comes from, when "
+        "its config.json names another one (nomic-ai/nomic-bert-2048); unset: the model's own.",
+    )
+    code_embedding_model_revision: str | None = Field(
+        default=None,
+        pattern=COMMIT_PATTERN,
+        description="Hub commit CODE_EMBEDDING_MODEL is loaded at (see EMBEDDING_MODEL_REVISION).",
+    )
+    code_embedding_model_code_revision: str | None = Field(
+        default=None,
+        pattern=COMMIT_PATTERN,
+        description="Commit of the repository CODE_EMBEDDING_MODEL's remote code comes from "
+        "(jinaai/jina-bert-v2-qk-post-norm); unset: the model's own.",
+    )
     embedding_text_fields: Annotated[tuple[str, ...], NoDecode] = DEFAULT_TEXT_FIELDS
 
     # Vector index and search
@@ -55,6 +84,33 @@ class Settings(BaseSettings):
     max_batch_events: int = Field(default=1000, ge=1)
     code_index_max_files: int = Field(default=500, ge=1)
     code_index_max_file_bytes: int = Field(default=1_000_000, ge=1)
+    code_index_max_file_chunks: int = Field(
+        default=2_000,
+        ge=1,
+        le=100_000,
+        description="A file with more units than this (functions, classes...) is indexed as "
+        "line windows, at most this many: its chunks are written in one statement.",
+    )
+    code_index_file_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Longest one file may take to parse (in a worker process, which is killed "
+        "and replaced past it); the file is then reported in the result's errors.",
+    )
+    code_index_parse_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes that parse code files, per API or worker process; leave "
+        "the API a core of its own.",
+    )
+    code_upload_max_unpacked_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        ge=1024,
+        description="Most bytes the archives of one UI upload may unpack to, counted while "
+        "decompressing (headers and skipped members too); ten times MAX_REQUEST_BYTES's default.",
+    )
     index_worker_in_process: bool = True
     index_worker_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
@@ -63,6 +119,16 @@ class Settings(BaseSettings):
         default=None, description="Required on /v1, /ui, /docs... when set; unset: open."
     )
     metrics_public: bool = True
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Host names served besides localhost, 127.0.0.1, [::1] and HOST's own "
+        "address (comma-separated; * serves any name and gives up the DNS-rebinding defence).",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("127.0.0.1", "::1"),
+        description="Addresses or networks whose X-Forwarded-Proto and X-Forwarded-For are "
+        "believed (a TLS proxy; comma-separated, * trusts any, empty trusts none).",
+    )
 
     # Server
     host: str = "127.0.0.1"
@@ -70,7 +136,15 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"
 
-    @field_validator("database_url", "api_key", mode="before")
+    @field_validator(
+        "database_url",
+        "api_key",
+        "embedding_model_revision",
+        "embedding_model_code_revision",
+        "code_embedding_model_revision",
+        "code_embedding_model_code_revision",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -83,6 +157,27 @@ class Settings(BaseSettings):
             # It travels in an HTTP header: anything else would never match what clients send.
             raise ValueError("API_KEY must be printable ASCII without spaces")
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_names(cls, value: Any) -> Any:
+        return parse_host_list(_comma_separated(value))
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_addresses(cls, value: Any) -> Any:
+        entries = tuple(dict.fromkeys(_comma_separated(value)))
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"TRUSTED_PROXIES entry {entry!r} is not an IP address or network "
+                    "(such as 127.0.0.1, 10.0.0.0/8 or ::1), nor *"
+                ) from None
+        return entries
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -126,6 +221,14 @@ class Settings(BaseSettings):
     @property
     def embedded_data_dir(self) -> Path:
         return self.data_dir / "postgres"
+
+
+def _comma_separated(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    elif not isinstance(value, list | tuple | set | frozenset):
+        raise ValueError("expected a comma-separated list")
+    return [str(part).strip() for part in value if str(part).strip()]
 
 
 @lru_cache

@@ -13,9 +13,12 @@ import structlog
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import api
+from api.browser_guard import BrowserGuardMiddleware, policy_from_settings
 from api.code_graph.router import router as code_graph_router
+from api.code_index.parsing import ParsePool
 from api.code_index.router import router as code_index_router
 from api.code_search.router import router as code_search_router
 from api.config import Settings, get_settings
@@ -51,6 +54,7 @@ class State(TypedDict):
 
     pool: asyncpg.Pool
     embedders: Embedders
+    parser: ParsePool
 
 
 def create_app(
@@ -72,6 +76,12 @@ def create_app(
             url = await asyncio.to_thread(resolve_database_url, settings)
         pool = await create_pool(url, settings)
         owned: Embedders | None = None
+        # Its processes start on the first file to parse, not here.
+        parser = ParsePool(
+            workers=settings.code_index_parse_workers,
+            file_timeout=settings.code_index_file_timeout_seconds,
+            max_file_chunks=settings.code_index_max_file_chunks,
+        )
         try:
             async with pool.acquire() as conn:
                 await health_service.check_schema(
@@ -94,6 +104,7 @@ def create_app(
                         poll_seconds=settings.index_worker_poll_seconds,
                         metrics=metrics,
                         max_file_bytes=settings.code_index_max_file_bytes,
+                        parser=parser,
                     ),
                     name="index-worker",
                 )
@@ -122,7 +133,7 @@ def create_app(
                     max_request_bytes=settings.max_request_bytes
                 )
                 async with mcp_sessions.run():
-                    yield {"pool": pool, "embedders": active}
+                    yield {"pool": pool, "embedders": active, "parser": parser}
             finally:
                 app.state.mcp_backend = None
                 stop_worker.set()
@@ -132,6 +143,7 @@ def create_app(
             # Embedders passed in belong to the caller, who closes them.
             if owned is not None:
                 await owned.aclose()
+            await parser.aclose()  # after the worker, which parses until its batch is done
             await pool.close()
 
     app = FastAPI(
@@ -153,7 +165,8 @@ def create_app(
             raise BackendUnavailable("MnemoLite is starting or stopping; retry shortly.")
         return backend
 
-    mcp_endpoint = StreamableHTTPEndpoint(build_server(mcp_backend))
+    hosts = policy_from_settings(settings)
+    mcp_endpoint = StreamableHTTPEndpoint(build_server(mcp_backend), hosts=hosts)
 
     install_error_handlers(app)
     app.include_router(events_router)
@@ -171,14 +184,24 @@ def create_app(
     app.router.routes.append(Route(mcp_endpoint.path, mcp_endpoint, include_in_schema=False))
     install_openapi_security(app, settings)
 
-    # Added last = outermost: slashes are normalised before anything else sees the path, and
-    # the key is checked before a body is read (a 401 is logged and timed like any answer).
+    # Added last = outermost: the proxy's scheme is known first (the cookie's Secure flag),
+    # slashes are normalised before anything else sees the path, a foreign Host or cross-site
+    # write is refused before the key is checked (a 403 whether or not a key is set), and the
+    # key before a body is read (a refusal is logged and timed like any answer).
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(
-        ApiKeyMiddleware, api_key=settings.api_key, metrics_public=settings.metrics_public
+        ApiKeyMiddleware,
+        api_key=settings.api_key,
+        metrics_public=settings.metrics_public,
+        metrics=metrics,
     )
+    app.add_middleware(BrowserGuardMiddleware, policy=hosts)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(TrailingSlashMiddleware)
+    if settings.trusted_proxies:
+        # Here rather than uvicorn's --forwarded-allow-ips: TRUSTED_PROXIES then holds however
+        # the app is started (make run, the image's uvicorn command, compose).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
 
 

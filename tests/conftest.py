@@ -76,7 +76,13 @@ def scratch_url(admin_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, embedding_mode="mock", _env_file=None)
+    # httpx's test clients send `Host: test`, Starlette's TestClient `Host: testserver`.
+    return Settings(
+        database_url=database_url,
+        embedding_mode="mock",
+        allowed_hosts=("test", "testserver"),
+        _env_file=None,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +148,8 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     connection = await asyncpg.connect(url)
     try:
         await connection.execute(
-            "TRUNCATE events, code_files, nodes, index_jobs, idempotency_keys CASCADE"
+            "TRUNCATE events, code_files, nodes, index_jobs, idempotency_keys, "
+            "ui_session_epoch CASCADE"
         )
     finally:
         await connection.close()

@@ -13,6 +13,7 @@ import socket
 
 import structlog
 
+from api.code_index.parsing import ParsePool
 from api.config import get_settings
 from api.database import create_pool, resolve_database_url
 from api.embeddings.factory import build_embedders
@@ -32,6 +33,11 @@ async def run() -> None:
     pool = await create_pool(url, settings)
     embedders = await asyncio.to_thread(build_embedders, settings)
     await embedders.start()
+    parser = ParsePool(
+        workers=settings.code_index_parse_workers,
+        file_timeout=settings.code_index_file_timeout_seconds,
+        max_file_chunks=settings.code_index_max_file_chunks,
+    )
     name = f"worker-{socket.gethostname()}-{os.getpid()}"
     log.info("worker_started", worker=name)
     try:
@@ -42,8 +48,10 @@ async def run() -> None:
             worker=name,
             poll_seconds=settings.index_worker_poll_seconds,
             max_file_bytes=settings.code_index_max_file_bytes,
+            parser=parser,
         )
     finally:
+        await parser.aclose()
         await embedders.aclose()
         await pool.close()
         log.info("worker_stopped", worker=name)
