@@ -145,7 +145,7 @@ RUN groupadd --system --gid 10001 mnemolite \
  && mkdir -p /data \
  && chown mnemolite:mnemolite /data
 
-# Defaults for the settings (api/config.py); docker-compose and `docker run -e` override them.
+# Defaults for the settings (api/core/config.py); docker-compose and `docker run -e` override them.
 # The model names and commits come from the build args so the image always names the models it
 # contains (offline, a pinned load finds exactly the snapshot cached at build time).
 # DATA_DIR only matters without DATABASE_URL (the embedded PostgreSQL of a bare `docker run`).

@@ -16,7 +16,7 @@ help:
 	@echo "make format       ruff format + ruff check --fix"
 	@echo "make migrate-up   alembic upgrade head      make migrate-down  alembic downgrade -1"
 	@echo "make migrate-rev m=\"message\"  new hand-written revision"
-	@echo "make bench        build the benchmark corpus once, then scripts/bench_search.py"
+	@echo "make bench        build the benchmark corpus once, then scripts/bench/search.py"
 	@echo "make backup [file=PATH]          pg_dump of the database (backups/)"
 	@echo "make restore file=PATH [yes=1]   replace the database with a backup"
 	@echo "make export [file=PATH]          events and code as JSON Lines (exports/)"
@@ -89,8 +89,8 @@ lock: $(STAMP)
 	  $(BIN)/pip freeze | grep -vi '^torch=='; } > constraints.txt
 
 bench: $(STAMP)
-	$(BIN)/python scripts/bench_corpus.py
-	$(BIN)/python -m scripts.bench_search
+	$(BIN)/python scripts/bench/corpus.py
+	$(BIN)/python -m scripts.bench.search
 
 clean-data:
 	rm -rf .data

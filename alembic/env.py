@@ -5,8 +5,8 @@ from logging.config import fileConfig
 from sqlalchemy import create_engine, pool
 
 from alembic import context
-from api.config import get_settings
-from api.database import resolve_database_url
+from api.core.config import get_settings
+from api.core.database import resolve_database_url
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging_config"):

@@ -16,34 +16,34 @@ from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import api
-from api.browser_guard import BrowserGuardMiddleware, policy_from_settings
-from api.code_graph.router import router as code_graph_router
-from api.code_index.parsing import ParsePool
-from api.code_index.router import router as code_index_router
-from api.code_search.router import router as code_search_router
-from api.config import Settings, get_settings
-from api.database import Database, create_pool, redact_password, resolve_database_url
-from api.embeddings.factory import Embedders, build_embedders
-from api.errors import ERROR_RESPONSES, install_error_handlers
-from api.events.router import router as events_router
-from api.health import service as health_service
-from api.health.router import router as health_router
-from api.index_jobs import service as index_jobs
-from api.index_jobs.router import router as index_jobs_router
-from api.log_setup import configure_logging
-from api.mcp_server.backend import Backend, BackendUnavailable
-from api.mcp_server.server import StreamableHTTPEndpoint, build_server
-from api.metrics import Metrics, create_metrics
-from api.middleware import (
+from api.code.graph.router import router as code_graph_router
+from api.code.index.parsing import ParsePool
+from api.code.index.router import router as code_index_router
+from api.code.jobs import service as index_jobs
+from api.code.jobs.router import router as index_jobs_router
+from api.code.search.router import router as code_search_router
+from api.core.browser_guard import BrowserGuardMiddleware, policy_from_settings
+from api.core.config import Settings, get_settings
+from api.core.database import Database, create_pool, redact_password, resolve_database_url
+from api.core.errors import ERROR_RESPONSES, install_error_handlers
+from api.core.log_setup import configure_logging
+from api.core.metrics import Metrics, create_metrics
+from api.core.middleware import (
     BodySizeLimitMiddleware,
     RequestMetricsMiddleware,
     TrailingSlashMiddleware,
 )
-from api.migrations import head_revision
-from api.search.router import router as search_router
-from api.security import ApiKeyMiddleware, install_openapi_security, warn_if_exposed
-from api.ui.login import router as login_router
-from api.ui.router import router as ui_router
+from api.core.migrations import head_revision
+from api.core.security import ApiKeyMiddleware, install_openapi_security, warn_if_exposed
+from api.embeddings.factory import Embedders, build_embedders
+from api.memory.events.router import router as events_router
+from api.memory.search.router import router as search_router
+from api.ops.health import service as health_service
+from api.ops.health.router import router as health_router
+from api.web.mcp.backend import Backend, BackendUnavailable
+from api.web.mcp.server import StreamableHTTPEndpoint, build_server
+from api.web.ui.login import router as login_router
+from api.web.ui.router import router as ui_router
 
 log = structlog.get_logger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from api.backup.pg_tools import find_bin_dir
-from api.backup.service import DEFAULT_COMPRESSION, backup, default_backup_path
-from api.backup.target import OperationFailed, service_database
-from api.config import get_settings
-from api.log_setup import configure_logging
-from api.operations.service import human_bytes
+from api.core.config import get_settings
+from api.core.log_setup import configure_logging
+from api.ops.backup.pg_tools import find_bin_dir
+from api.ops.backup.service import DEFAULT_COMPRESSION, backup, default_backup_path
+from api.ops.backup.target import OperationFailed, service_database
+from api.ops.partition.service import human_bytes
 
 DEFAULT_DIRECTORY = Path("backups")
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from api.config import get_settings
-from api.database import resolve_database_url
-from api.log_setup import configure_logging
-from api.migrations import head_revision
-from api.transfer import service
-from api.transfer.schemas import ALL_CONTENTS, Contents, ExportCounts
+from api.core.config import get_settings
+from api.core.database import resolve_database_url
+from api.core.log_setup import configure_logging
+from api.core.migrations import head_revision
+from api.ops.transfer import service
+from api.ops.transfer.schemas import ALL_CONTENTS, Contents, ExportCounts
 from scripts.operations_db import connect
 
 ROOT = Path(__file__).resolve().parent.parent

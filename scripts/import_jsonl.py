@@ -18,14 +18,14 @@ import asyncio
 import sys
 from pathlib import Path
 
-from api.config import Settings, get_settings
-from api.database import resolve_database_url
+from api.core.config import Settings, get_settings
+from api.core.database import resolve_database_url
+from api.core.log_setup import configure_logging
+from api.core.migrations import head_revision, upgrade
 from api.embeddings.exceptions import EmbeddingConfigError
 from api.embeddings.factory import Embedders, build_embedders
-from api.log_setup import configure_logging
-from api.migrations import head_revision, upgrade
-from api.transfer import service
-from api.transfer.schemas import ImportReport, Scan
+from api.ops.transfer import service
+from api.ops.transfer.schemas import ImportReport, Scan
 from scripts.operations_db import connect
 
 PROBLEMS_SHOWN = 20

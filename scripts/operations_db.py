@@ -7,7 +7,7 @@ leaves a running service's database running and stops a server it started itself
 
 import asyncpg
 
-from api.database import asyncpg_dsn, init_connection
+from api.core.database import asyncpg_dsn, init_connection
 
 
 async def connect(url: str, *, application_name: str) -> asyncpg.Connection:

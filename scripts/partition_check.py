@@ -13,13 +13,13 @@ import sys
 
 import asyncpg
 
-from api.backup.target import OperationFailed, Target, service_database
-from api.config import get_settings
-from api.database import asyncpg_dsn
-from api.log_setup import configure_logging
-from api.operations.exceptions import NoEventsTable
-from api.operations.schemas import PartitionReadiness
-from api.operations.service import human_bytes, partition_readiness
+from api.core.config import get_settings
+from api.core.database import asyncpg_dsn
+from api.core.log_setup import configure_logging
+from api.ops.backup.target import OperationFailed, Target, service_database
+from api.ops.partition.exceptions import NoEventsTable
+from api.ops.partition.schemas import PartitionReadiness
+from api.ops.partition.service import human_bytes, partition_readiness
 
 
 async def measure(target: Target) -> PartitionReadiness:

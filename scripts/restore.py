@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from api.backup.pg_tools import find_bin_dir
-from api.backup.schemas import RestorePlan, RestoreResult
-from api.backup.service import plan_restore, restore
-from api.backup.target import OperationFailed, Target, service_database
-from api.config import get_settings
-from api.log_setup import configure_logging
+from api.core.config import get_settings
+from api.core.log_setup import configure_logging
+from api.ops.backup.pg_tools import find_bin_dir
+from api.ops.backup.schemas import RestorePlan, RestoreResult
+from api.ops.backup.service import plan_restore, restore
+from api.ops.backup.target import OperationFailed, Target, service_database
 
 
 def main(argv: list[str] | None = None) -> int:

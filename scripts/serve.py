@@ -15,10 +15,10 @@ from types import FrameType
 
 import uvicorn
 
-from api.config import get_settings
-from api.database import resolve_database_url
-from api.log_setup import configure_logging
-from api.migrations import upgrade
+from api.core.config import get_settings
+from api.core.database import resolve_database_url
+from api.core.log_setup import configure_logging
+from api.core.migrations import upgrade
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -1,6 +1,6 @@
 """How the operator commands reach a running service: its address and its API key.
 
-The key is read exactly as the service reads its own, through `api.config.Settings`: API_KEY
+The key is read exactly as the service reads its own, through `api.core.config.Settings`: API_KEY
 from the environment, else from `.env` in the current directory. So once the service has a key,
 `make index` and the benchmarks send it with nothing more to configure.
 """
@@ -10,7 +10,7 @@ from functools import lru_cache
 import httpx
 from pydantic import ValidationError
 
-from api.config import Settings
+from api.core.config import Settings
 
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::", "[::]"})
 

@@ -17,14 +17,14 @@ import sys
 
 from tqdm import tqdm
 
-from api.config import Settings, get_settings
-from api.database import resolve_database_url
+from api.core.config import Settings, get_settings
+from api.core.database import resolve_database_url
+from api.core.log_setup import configure_logging
+from api.core.migrations import head_revision
 from api.embeddings.exceptions import EmbeddingConfigError
 from api.embeddings.factory import build_embedders
-from api.log_setup import configure_logging
-from api.migrations import head_revision
-from api.model_switch import service
-from api.model_switch.schemas import SwitchResult
+from api.ops.model_switch import service
+from api.ops.model_switch.schemas import SwitchResult
 from scripts.operations_db import connect
 
 APPLICATION_NAME = "mnemolite-switch-model"

@@ -26,17 +26,17 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from api.config import Settings, get_settings
-from api.database import init_connection
-from api.embeddings.factory import Embedders, build_embedders
-from api.local_postgres import (
+from api.core.config import Settings, get_settings
+from api.core.database import init_connection
+from api.core.local_postgres import (
     drop_database,
     ensure_database,
     start_embedded_server,
 )
+from api.core.metrics import Metrics, create_metrics
+from api.core.migrations import upgrade
+from api.embeddings.factory import Embedders, build_embedders
 from api.main import create_app
-from api.metrics import Metrics, create_metrics
-from api.migrations import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 # One database per test session, so parallel sessions on one server never collide.

@@ -18,7 +18,7 @@ import sys
 import httpx
 from asgi_lifespan import LifespanManager
 
-from api.config import Settings
+from api.core.config import Settings
 from api.main import create_app
 from tests.hostile_archives import (
     END,

@@ -13,12 +13,12 @@ import socket
 
 import structlog
 
-from api.code_index.parsing import ParsePool
-from api.config import get_settings
-from api.database import create_pool, resolve_database_url
+from api.code.index.parsing import ParsePool
+from api.code.jobs import service as index_jobs
+from api.core.config import get_settings
+from api.core.database import create_pool, resolve_database_url
+from api.core.log_setup import configure_logging
 from api.embeddings.factory import build_embedders
-from api.index_jobs import service as index_jobs
-from api.log_setup import configure_logging
 
 log = structlog.get_logger(__name__)
 

@@ -11,7 +11,7 @@ Create Date: 2026-11-21
 from collections.abc import Sequence
 
 from alembic import op
-from api.migrations import vector_schema
+from api.core.migrations import vector_schema
 
 revision: str = "0002_events"
 down_revision: str | None = "0001_baseline"

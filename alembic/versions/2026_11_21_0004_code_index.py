@@ -13,7 +13,7 @@ Create Date: 2026-11-21
 from collections.abc import Sequence
 
 from alembic import op
-from api.migrations import vector_schema
+from api.core.migrations import vector_schema
 
 revision: str = "0004_code_index"
 down_revision: str | None = "0003_events_full_text"

@@ -4,14 +4,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from api.config import DEFAULT_MODEL, Settings
+from api.core.config import DEFAULT_MODEL, Settings
+from api.core.metrics import Metrics
 from api.embeddings.exceptions import EmbeddingConfigError
 from api.embeddings.mock import MockEncoder
 from api.embeddings.profiles import resolve_profile
 from api.embeddings.protocol import Encoder
 from api.embeddings.service import EmbeddingService
 from api.embeddings.transformer import SentenceTransformerEncoder
-from api.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import structlog
 
+from api.core.metrics import Metrics
 from api.embeddings.protocol import Encoder, Matrix, TextKind, Vector
-from api.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,42 @@
+"""HTTP routes of the code index (paths of MnemoLite v1)."""
+
+from fastapi import APIRouter, status
+
+from api.code.index import service
+from api.code.index.dependencies import ParserDep
+from api.code.index.schemas import IndexRequest, IndexResult, RepositoryDeleted, RepositoryList
+from api.core.database import Conn
+from api.core.dependencies import EmbeddersDep, SettingsDep
+
+router = APIRouter(prefix="/v1/code/index", tags=["code"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=IndexResult)
+async def index_files(
+    request: IndexRequest,
+    conn: Conn,
+    embedders: EmbeddersDep,
+    parser: ParserDep,
+    settings: SettingsDep,
+) -> IndexResult:
+    """Index a set of files of a repository (unchanged files are skipped by content hash)."""
+    return await service.index_files(
+        conn,
+        embedders,
+        request,
+        parser=parser,
+        max_files=settings.code_index_max_files,
+        max_file_bytes=settings.code_index_max_file_bytes,
+    )
+
+
+@router.get("/repositories", response_model=RepositoryList)
+async def list_repositories(conn: Conn) -> RepositoryList:
+    """Indexed repositories with their file and chunk counts."""
+    return await service.list_repositories(conn)
+
+
+@router.delete("/repositories/{repository:path}", response_model=RepositoryDeleted)
+async def delete_repository(repository: str, conn: Conn) -> RepositoryDeleted:
+    """Delete a repository's files and chunks."""
+    return await service.delete_repository(conn, repository)

@@ -1,0 +1,49 @@
+"""HTTP routes of code search (paths of MnemoLite v1)."""
+
+from fastapi import APIRouter
+
+from api.code.search import service
+from api.code.search.schemas import (
+    CodeSearchResponse,
+    HybridSearchRequest,
+    HybridSearchResponse,
+    LexicalSearchRequest,
+    VectorSearchRequest,
+)
+from api.core.database import Conn
+from api.core.dependencies import EmbeddersDep, MetricsDep
+from api.memory.search.dependencies import TuningDep
+
+router = APIRouter(prefix="/v1/code/search", tags=["code"])
+
+
+@router.post("/hybrid", response_model=HybridSearchResponse)
+async def hybrid(
+    request: HybridSearchRequest,
+    conn: Conn,
+    embedders: EmbeddersDep,
+    tuning: TuningDep,
+    metrics: MetricsDep,
+) -> HybridSearchResponse:
+    """Code by meaning and words: lexical, text-vector and code-vector lists fused by RRF."""
+    return await service.hybrid(conn, embedders, request, tuning=tuning, metrics=metrics)
+
+
+@router.post("/lexical", response_model=CodeSearchResponse)
+async def lexical(
+    request: LexicalSearchRequest, conn: Conn, metrics: MetricsDep
+) -> CodeSearchResponse:
+    """Code whose identifiers, comments or docstrings contain the query's words."""
+    return await service.lexical(conn, request, metrics=metrics)
+
+
+@router.post("/vector", response_model=CodeSearchResponse)
+async def vector(
+    request: VectorSearchRequest,
+    conn: Conn,
+    embedders: EmbeddersDep,
+    tuning: TuningDep,
+    metrics: MetricsDep,
+) -> CodeSearchResponse:
+    """Code nearest to the query, by its description (TEXT) or its source (CODE)."""
+    return await service.vector(conn, embedders, request, tuning=tuning, metrics=metrics)

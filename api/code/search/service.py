@@ -1,0 +1,246 @@
+"""Code search: lexical (words of identifiers and comments), vector (either model), hybrid RRF.
+
+The server embeds the query when no vector is given (v1 did not, so its hybrid search was
+lexical in practice).
+"""
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from api.code.index.texts import split_identifier
+from api.code.search import repository
+from api.code.search.schemas import (
+    CodeFilters,
+    CodeHit,
+    CodeSearchResponse,
+    HybridSearchRequest,
+    HybridSearchResponse,
+    LexicalSearchRequest,
+    VectorSearchRequest,
+)
+from api.core.errors import InvalidInput
+from api.core.metrics import Metrics
+from api.embeddings.factory import Embedders
+from api.embeddings.protocol import Embedder, Vector
+from api.memory.events.service import checked_vector
+from api.memory.search.fusion import reciprocal_rank_fusion
+from api.memory.search.service import SearchTuning
+
+
+def name_like(query: str) -> bool:
+    """Whether a name may match by trigrams alone: matching a sentence against every name
+    costs tens of milliseconds and finds nothing a word match would not."""
+    return len(query) <= 64 and len(query.split()) <= 3
+
+
+def tsquery_for(query: str) -> str:
+    """Words of the query, identifiers split, OR-ed: only alphanumeric tokens reach to_tsquery.
+
+    A query without any (`++`, emoji) gives "", the empty tsquery, which matches no row; the
+    literal `''` this once returned is a tsquery syntax error (a 500)."""
+    tokens: dict[str, None] = {}
+    for word in query.split():
+        for part in [word, *split_identifier(word)]:
+            token = "".join(ch for ch in part.lower() if ch.isalnum())
+            if token:
+                tokens[token] = None
+    return " | ".join(tokens)
+
+
+async def lexical(
+    conn: asyncpg.Connection, request: LexicalSearchRequest, *, metrics: Metrics | None = None
+) -> CodeSearchResponse:
+    started = time.perf_counter()
+    found = await repository.lexical(
+        conn,
+        tsquery_for(request.query),
+        request.query,
+        request.filters,
+        k=request.limit,
+        match_names=name_like(request.query),
+    )
+    hits = await _hits(conn, found, score_field="lexical_score")
+    _observe(metrics, "lexical", started)
+    return CodeSearchResponse(results=hits, total_results=len(hits))
+
+
+async def vector(
+    conn: asyncpg.Connection,
+    embedders: Embedders,
+    request: VectorSearchRequest,
+    *,
+    tuning: SearchTuning,
+    metrics: Metrics | None = None,
+) -> CodeSearchResponse:
+    started = time.perf_counter()
+    embedder = embedders.text if request.embedding_domain == "TEXT" else embedders.code
+    query_vector = await _query_vector(embedder, request.query, request.embedding, "embedding")
+    column = repository.COLUMNS[request.embedding_domain]
+    found = await _nearest(conn, column, query_vector, request.filters, request.limit, tuning)
+    hits = await _hits(conn, found, score_field="vector_similarity", distance=True)
+    _observe(metrics, "vector", started)
+    return CodeSearchResponse(results=hits, total_results=len(hits))
+
+
+async def hybrid(
+    conn: asyncpg.Connection,
+    embedders: Embedders,
+    request: HybridSearchRequest,
+    *,
+    tuning: SearchTuning,
+    metrics: Metrics | None = None,
+) -> HybridSearchResponse:
+    started = time.perf_counter()
+    if not (request.enable_lexical or request.enable_vector):
+        raise InvalidInput("Enable at least one of enable_lexical and enable_vector.")
+    pool = request.candidate_pool_size
+    rankings: dict[str, list[repository.Candidate]] = {}
+    if request.enable_lexical:
+        rankings["lexical"] = await repository.lexical(
+            conn,
+            tsquery_for(request.query),
+            request.query,
+            request.filters,
+            k=pool,
+            match_names=name_like(request.query),
+        )
+    if request.enable_vector:
+        text_vector, code_vector = await asyncio.gather(
+            _query_vector(embedders.text, request.query, request.embedding_text, "embedding_text"),
+            _query_vector(embedders.code, request.query, request.embedding_code, "embedding_code"),
+        )
+        columns: tuple[tuple[str, repository.Column, Vector], ...] = (
+            ("vector_text", "embedding_text", text_vector),
+            ("vector_code", "embedding_code", code_vector),
+        )
+        for name, column, query_vector in columns:
+            rankings[name] = await _nearest(
+                conn, column, query_vector, request.filters, pool, tuning
+            )
+    weights = {
+        "lexical": request.lexical_weight,
+        "vector_text": request.vector_weight / 2,
+        "vector_code": request.vector_weight / 2,
+    }
+    fused = reciprocal_rank_fusion(
+        {name: [c.id for c in found] for name, found in rankings.items()},
+        k=tuning.rrf_k,
+        weights=weights,
+    )[: request.top_k]
+    scores = {name: {c.id: c.score for c in found} for name, found in rankings.items()}
+    chunks = await repository.fetch_chunks(conn, [item.key for item in fused])
+    results = []
+    for rank, item in enumerate(fused, start=1):
+        if item.key not in chunks:
+            continue
+        parts = {m: weights[m] / (tuning.rrf_k + r) for m, r in item.ranks.items()}
+        distances = [scores[m][item.key] for m in ("vector_text", "vector_code") if m in item.ranks]
+        results.append(
+            _hit(
+                chunks[item.key],
+                rank=rank,
+                score=item.score,
+                rrf_score=item.score,
+                lexical_score=scores.get("lexical", {}).get(item.key),
+                vector_similarity=1 - min(distances) if distances else None,
+                ranks=item.ranks,
+                contribution={m: round(v / item.score, 4) for m, v in parts.items()},
+            )
+        )
+    metadata = {
+        "total_results": len(results),
+        "execution_time_ms": round((time.perf_counter() - started) * 1000, 2),
+        "lexical_candidates": len(rankings.get("lexical", [])),
+        "vector_text_candidates": len(rankings.get("vector_text", [])),
+        "vector_code_candidates": len(rankings.get("vector_code", [])),
+        "weights": weights,
+    }
+    _observe(metrics, "hybrid", started)
+    return HybridSearchResponse(results=results, metadata=metadata)
+
+
+def _observe(metrics: Metrics | None, mode: str, started: float) -> None:
+    if metrics is not None:
+        metrics.code_search_seconds.labels(mode).observe(time.perf_counter() - started)
+
+
+async def _query_vector(
+    embedder: Embedder, query: str | None, supplied: Sequence[float] | None, label: str
+) -> Vector:
+    if supplied is not None:
+        return checked_vector(supplied, embedder.dimension, label=label)
+    if query is None:
+        raise InvalidInput("Give a query to embed, or an embedding.")
+    return await embedder.embed_query(query)
+
+
+async def _nearest(
+    conn: asyncpg.Connection,
+    column: repository.Column,
+    query_vector: Vector,
+    filters: CodeFilters,
+    k: int,
+    tuning: SearchTuning,
+) -> list[repository.Candidate]:
+    """Exact over the filtered rows when they are few (so nothing is lost), else HNSW."""
+    exact = False
+    if filters.active and tuning.exact_max_rows > 0:
+        matching = await repository.count_filtered(conn, filters, cap=tuning.exact_max_rows)
+        exact = matching <= tuning.exact_max_rows
+    return await repository.nearest(
+        conn,
+        column,
+        query_vector,
+        filters,
+        k=k,
+        exact=exact,
+        ef_search=max(tuning.ef_search, k),
+    )
+
+
+async def _hits(
+    conn: asyncpg.Connection,
+    found: list[repository.Candidate],
+    *,
+    score_field: str,
+    distance: bool = False,
+) -> list[CodeHit]:
+    chunks = await repository.fetch_chunks(conn, [c.id for c in found])
+    hits = []
+    for rank, candidate in enumerate(found, start=1):
+        if candidate.id not in chunks:
+            continue
+        score = 1 - candidate.score if distance else candidate.score
+        hits.append(_hit(chunks[candidate.id], rank=rank, score=score, **{score_field: score}))
+    return hits
+
+
+def _hit(row: dict[str, Any], *, rank: int, score: float, **extra: Any) -> CodeHit:
+    return CodeHit(
+        chunk_id=str(row["id"]),
+        rank=rank,
+        name=row["name"],
+        qualified_name=row["qualified_name"],
+        chunk_type=row["kind"],
+        language=row["language"],
+        repository=row["repository"],
+        file_path=row["file_path"],
+        start_line=row["start_line"],
+        end_line=row["end_line"],
+        source_code=row["source_code"],
+        metadata=row["metadata"],
+        score=score,
+        **extra,
+    )
+
+
+async def languages(conn: asyncpg.Connection) -> list[str]:
+    return await repository.languages(conn)
+
+
+async def chunk_kinds(conn: asyncpg.Connection) -> list[str]:
+    return await repository.chunk_kinds(conn)

@@ -1,0 +1,130 @@
+"""The asyncpg pool, the database URL resolution and the per-request connection dependency."""
+
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import asyncpg
+from fastapi import Depends, Request
+from pgvector.asyncpg import register_vector
+
+from api.core.config import Settings
+from api.core.errors import DatabaseUnavailable
+from api.core.local_postgres import ensure_database, start_embedded_server
+from api.core.metrics import Metrics
+
+# A request fails fast with 503 rather than hang when the database is away: opening a
+# connection may take CONNECT_TIMEOUT_SECONDS (asyncpg's default is 60), and waiting for one
+# from the pool ACQUIRE_TIMEOUT_SECONDS (the default is for ever), connect included.
+CONNECT_TIMEOUT_SECONDS = 5.0
+ACQUIRE_TIMEOUT_SECONDS = 10.0
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """DATABASE_URL when set; otherwise start the embedded server and use its database.
+
+    Blocking (may run initdb): call it from a thread inside async code.
+    """
+    if settings.database_url:
+        return settings.database_url
+    admin_uri = start_embedded_server(settings.embedded_data_dir)
+    return ensure_database(admin_uri, settings.database_name)
+
+
+def redact_password(url: str) -> str:
+    """The URL with its password masked, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg does not understand SQLAlchemy driver suffixes such as `+psycopg2`."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.split('+')[0]}{sep}{rest}"
+
+
+async def init_connection(connection: asyncpg.Connection) -> None:
+    # No pgvector type yet means an unmigrated database. The start-up schema check reports it
+    # with the command to run, which says more than a codec error would.
+    with contextlib.suppress(ValueError):
+        await register_vector(connection)
+    for type_name in ("jsonb", "json"):
+        await connection.set_type_codec(
+            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
+    server_settings = {
+        "application_name": "mnemolite",
+        # JIT compilation costs milliseconds and these short indexed queries never repay it.
+        "jit": "off",
+        # Session defaults for vector search, so an unfiltered query needs no SET round trips;
+        # iterative scans keep filtered HNSW queries from losing rows.
+        "hnsw.ef_search": str(settings.hnsw_ef_search),
+        "hnsw.iterative_scan": "relaxed_order",
+    }
+    if settings.db_statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        asyncpg_dsn(url),
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        init=init_connection,
+        server_settings=server_settings,
+        command_timeout=max(settings.db_statement_timeout_ms / 1000 + 5, 10),
+        timeout=CONNECT_TIMEOUT_SECONDS,
+    )
+    return pool
+
+
+class Database:
+    """Connections on demand. A route that embeds before it queries takes a connection only
+    for its queries: no connection sits idle while the model runs, so DB_POOL_MAX_SIZE bounds
+    the queries in flight, not the requests waiting for the model."""
+
+    def __init__(self, pool: asyncpg.Pool, metrics: Metrics) -> None:
+        self.pool = pool
+        self.metrics = metrics
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        started = time.perf_counter()
+        try:
+            # Only the acquire is guarded: a TimeoutError of the caller's is not this one.
+            connection = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
+        except TimeoutError as exc:
+            raise DatabaseUnavailable(
+                f"No database connection could be had within {ACQUIRE_TIMEOUT_SECONDS:g} s "
+                "(the database is slow or unreachable, or DB_POOL_MAX_SIZE is too small for the "
+                "load); retry shortly."
+            ) from exc
+        # Long waits here mean DB_POOL_MAX_SIZE is too small for the load.
+        self.metrics.db_pool_acquire_seconds.observe(time.perf_counter() - started)
+        try:
+            yield connection
+        finally:
+            # A connection broken by an outage is closed here; the pool opens a fresh one later.
+            await self.pool.release(connection)
+
+
+async def get_database(request: Request) -> Database:
+    return Database(request.state.pool, request.app.state.metrics)
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def get_conn(database: DatabaseDep) -> AsyncIterator[asyncpg.Connection]:
+    """One connection for the whole request (the routes that do not embed first)."""
+    async with database.connection() as connection:
+        yield connection
+
+
+Conn = Annotated[asyncpg.Connection, Depends(get_conn)]

@@ -1,0 +1,202 @@
+"""All SQL on the events table. Values always travel as bind parameters."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+import pgvector
+import structlog
+
+from api.core.json_limits import JsonLimitError, load_stored
+from api.embeddings.protocol import Vector
+from api.memory.events.exceptions import UnrenderableEvent
+from api.memory.events.schemas import EventFilters, EventRead
+
+log = structlog.get_logger(__name__)
+
+# Column lists are constants chosen by code, never by callers. Content and metadata are read as
+# text and decoded here, row by row, so that one row the service cannot serve (see
+# api/core/json_limits.py) is left out instead of failing every read that meets it.
+COLUMNS = "e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata"
+COLUMNS_WITH_EMBEDDING = COLUMNS + ", e.embedding"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    id: UUID
+    timestamp: datetime | None
+    content: dict[str, Any]
+    metadata: dict[str, Any]
+    embedding: Vector
+
+
+def columns(include_embedding: bool) -> str:
+    return COLUMNS_WITH_EMBEDDING if include_embedding else COLUMNS
+
+
+def to_event(record: asyncpg.Record, **extra: Any) -> EventRead:
+    """The event of a row selected with `columns()`, or UnrenderableEvent."""
+    values = {}
+    for field in ("content", "metadata"):
+        try:
+            values[field] = load_stored(record[field])
+        except JsonLimitError as exc:
+            raise UnrenderableEvent(record["id"], f"{field} is {exc}") from None
+    embedding = record.get("embedding")
+    return EventRead(
+        id=record["id"],
+        timestamp=record["timestamp"],
+        content=values["content"],
+        metadata=values["metadata"],
+        embedding=embedding.to_list() if embedding is not None else None,
+        **extra,
+    )
+
+
+def to_events(records: Sequence[asyncpg.Record]) -> list[EventRead | None]:
+    """The events of `records`, in order; None in place of a row that cannot be served (it is
+    logged), so a caller paging by offset still knows how many rows it read."""
+    events: list[EventRead | None] = []
+    for record in records:
+        try:
+            events.append(to_event(record))
+        except UnrenderableEvent as exc:
+            log.warning("event_unrenderable", event_id=str(exc.event_id), reason=exc.reason)
+            events.append(None)
+    return events
+
+
+def filter_clause(filters: EventFilters | None, params: list[Any]) -> str:
+    """SQL conditions for `filters`, appending their values to `params` as bind parameters."""
+    conditions = ["TRUE"]
+    if filters is None:
+        return conditions[0]
+    if filters.metadata:
+        params.append(filters.metadata)
+        conditions.append(f"e.metadata @> ${len(params)}::jsonb")
+    if filters.ts_start is not None:
+        params.append(filters.ts_start)
+        conditions.append(f"e.timestamp >= ${len(params)}")
+    if filters.ts_end is not None:
+        params.append(filters.ts_end)
+        conditions.append(f"e.timestamp <= ${len(params)}")
+    return " AND ".join(conditions)
+
+
+async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> list[EventRead]:
+    """Insert all events in one statement; return them in the order given."""
+    records = await conn.fetch(
+        f"""
+        INSERT INTO events AS e (id, timestamp, content, metadata, embedding)
+        SELECT i.id, coalesce(i.timestamp, now()), i.content, i.metadata, i.embedding
+        FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[])
+            AS i(id, timestamp, content, metadata, embedding)
+        RETURNING {COLUMNS}
+        """,
+        [event.id for event in events],
+        [event.timestamp for event in events],
+        [event.content for event in events],
+        [event.metadata for event in events],
+        [pgvector.Vector(np.asarray(event.embedding, dtype=np.float32)) for event in events],
+    )
+    by_id = {record["id"]: record for record in records}
+    return [to_event(by_id[event.id]) for event in events]
+
+
+async def get_event(
+    conn: asyncpg.Connection, event_id: UUID, *, include_embedding: bool = False
+) -> EventRead | None:
+    record = await conn.fetchrow(
+        f"SELECT {columns(include_embedding)} FROM events e WHERE e.id = $1", event_id
+    )
+    return to_event(record) if record else None
+
+
+async def delete_event(conn: asyncpg.Connection, event_id: UUID) -> bool:
+    deleted = await conn.fetchval("DELETE FROM events WHERE id = $1 RETURNING id", event_id)
+    return deleted is not None
+
+
+async def merge_metadata(
+    conn: asyncpg.Connection, event_id: UUID, patch: dict[str, Any]
+) -> EventRead | None:
+    """Shallow merge: top-level keys of `patch` replace those of the stored metadata."""
+    record = await conn.fetchrow(
+        f"""
+        UPDATE events AS e SET metadata = e.metadata || $2::jsonb
+        WHERE e.id = $1
+        RETURNING {COLUMNS}
+        """,
+        event_id,
+        patch,
+    )
+    return to_event(record) if record else None
+
+
+async def list_events(
+    conn: asyncpg.Connection,
+    *,
+    filters: EventFilters | None,
+    limit: int,
+    offset: int,
+    include_embedding: bool = False,
+) -> list[EventRead | None]:
+    """Newest first, None for a row that cannot be served (see `to_events`). Asks for `limit`
+    rows; callers ask one more to learn if a page follows."""
+    params: list[Any] = []
+    where = filter_clause(filters, params)
+    params += [limit, offset]
+    records = await conn.fetch(
+        f"""
+        SELECT {columns(include_embedding)} FROM events e
+        WHERE {where}
+        ORDER BY e.timestamp DESC, e.id DESC
+        LIMIT ${len(params) - 1} OFFSET ${len(params)}
+        """,
+        *params,
+    )
+    return to_events(records)
+
+
+async def count_events(conn: asyncpg.Connection, *, exact_below: int) -> tuple[int, bool]:
+    """(count, estimated): PostgreSQL's estimate for large tables, an exact count otherwise."""
+    estimate = await conn.fetchval(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('events')"
+    )
+    if estimate is not None and estimate >= exact_below:
+        return int(estimate), True
+    exact: int = await conn.fetchval("SELECT count(*) FROM events")
+    return exact, False
+
+
+async def counts_over_time(
+    conn: asyncpg.Connection, *, start: datetime, end: datetime, bucket: timedelta
+) -> dict[datetime, int]:
+    """Events per `bucket`-wide bin from `start` (inclusive) to `end` (exclusive)."""
+    records = await conn.fetch(
+        """
+        SELECT date_bin($3::interval, e.timestamp, $1) AS bin, count(*) AS events
+        FROM events e
+        WHERE e.timestamp >= $1 AND e.timestamp < $2
+        GROUP BY bin
+        """,
+        start,
+        end,
+        bucket,
+    )
+    return {record["bin"]: record["events"] for record in records}
+
+
+async def embedding_column_dimension(conn: asyncpg.Connection) -> int | None:
+    """The declared dimension of events.embedding (None when the table does not exist)."""
+    value: int | None = await conn.fetchval(
+        """
+        SELECT a.atttypmod FROM pg_attribute a
+        WHERE a.attrelid = to_regclass('events') AND a.attname = 'embedding'
+        """
+    )
+    return value

@@ -1,0 +1,141 @@
+"""HTTP routes of the events API (paths of MnemoLite v1, plus batch creation)."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Query, Response, status
+
+from api.core.database import Conn, DatabaseDep
+from api.core.dependencies import (
+    EmbedderDep,
+    IncludeEmbedding,
+    Limit,
+    MetricsDep,
+    Offset,
+    QueryFilters,
+    SettingsDep,
+)
+from api.core.idempotency.dependencies import IdempotencyKeyDep, mark_replay
+from api.memory.events import service
+from api.memory.events.dependencies import ValidEvent
+from api.memory.events.schemas import (
+    EmbeddingInput,
+    EventBatchCreate,
+    EventBatchRead,
+    EventCreate,
+    EventFilters,
+    EventPage,
+    EventRead,
+    FilterMetadata,
+    JsonObject,
+)
+from api.memory.search import service as search_service
+from api.memory.search.dependencies import TuningDep
+from api.memory.search.schemas import SearchRequest
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=EventRead)
+async def create_event(
+    event: EventCreate,
+    database: DatabaseDep,
+    embedder: EmbedderDep,
+    settings: SettingsDep,
+    key: IdempotencyKeyDep,
+    response: Response,
+) -> EventRead:
+    """Store one event; its embedding is computed from the content when not given."""
+    outcome = await service.create_events(
+        database, embedder, [event], key=key, text_fields=settings.embedding_text_fields
+    )
+    mark_replay(response, outcome)
+    return outcome.result.events[0]
+
+
+@router.post("/batch", status_code=status.HTTP_201_CREATED, response_model=EventBatchRead)
+async def create_events(
+    batch: EventBatchCreate,
+    database: DatabaseDep,
+    embedder: EmbedderDep,
+    settings: SettingsDep,
+    key: IdempotencyKeyDep,
+    response: Response,
+) -> EventBatchRead:
+    """Store many events at once: all are written, or none (with per-item errors)."""
+    outcome = await service.create_events(
+        database,
+        embedder,
+        batch.events,
+        key=key,
+        text_fields=settings.embedding_text_fields,
+        max_items=settings.max_batch_events,
+    )
+    mark_replay(response, outcome)
+    return outcome.result
+
+
+@router.get("", response_model=EventPage)
+async def list_events(
+    conn: Conn,
+    filters: QueryFilters,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    include_embedding: IncludeEmbedding = False,
+) -> EventPage:
+    """List events, newest first, filtered by metadata and time window."""
+    return await service.list_events(
+        conn, filters=filters, limit=limit, offset=offset, include_embedding=include_embedding
+    )
+
+
+@router.get("/{event_id}", response_model=EventRead)
+async def get_event(event: ValidEvent) -> EventRead:
+    """Fetch one event by id."""
+    return event
+
+
+@router.delete("/{event_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_event(event_id: UUID, conn: Conn) -> Response:
+    """Delete one event by id."""
+    await service.delete_event(conn, event_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch("/{event_id}/metadata", response_model=EventRead)
+async def update_metadata(
+    event_id: UUID,
+    patch: Annotated[JsonObject, Body(description="Keys to set (shallow merge).")],
+    conn: Conn,
+) -> EventRead:
+    """Merge keys into an event's metadata (top-level keys replace existing ones)."""
+    return await service.merge_metadata(conn, event_id, patch)
+
+
+@router.post("/filter/metadata", response_model=list[EventRead])
+async def filter_by_metadata(
+    metadata: Annotated[FilterMetadata, Body(description="Containment filter on metadata.")],
+    conn: Conn,
+    limit: Limit = 10,
+    offset: Offset = 0,
+) -> list[EventRead]:
+    """Events whose metadata contains the given object, newest first."""
+    page = await service.list_events(
+        conn, filters=EventFilters(metadata=metadata), limit=limit, offset=offset
+    )
+    return page.data
+
+
+@router.post("/search/embedding", response_model=list[EventRead])
+async def search_by_embedding(
+    vector: Annotated[EmbeddingInput, Body(description="The query vector.")],
+    conn: Conn,
+    embedder: EmbedderDep,
+    tuning: TuningDep,
+    metrics: MetricsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 5,
+) -> list[EventRead]:
+    """Events nearest to a supplied vector, with similarity_score and distance."""
+    request = SearchRequest(vector=vector, mode="vector", limit=limit)
+    result = await search_service.search(conn, embedder, request, tuning=tuning, metrics=metrics)
+    return [EventRead(**hit.model_dump(exclude={"score", "ranks"})) for hit in result.data]

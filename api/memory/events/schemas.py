@@ -1,0 +1,162 @@
+"""Request and response shapes of the events API (field names kept from MnemoLite v1)."""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from api.core.json_limits import check_storable
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+EmbeddingInput = Annotated[list[FiniteFloat], Field(min_length=1, max_length=16_000)]
+# Real metadata is a few levels deep; a filter far deeper only costs the server (JSON parsing,
+# containment checks) and could reach PostgreSQL's stack depth limit.
+MAX_FILTER_DEPTH = 32
+
+
+def within_filter_depth(value: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a filter nested deeper than MAX_FILTER_DEPTH (iteratively: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise ValueError(f"the metadata filter is nested deeper than {MAX_FILTER_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return value
+
+
+def storable_object(value: Any) -> Any:
+    """Content and metadata as every writer takes them (see api/core/json_limits.py), checked before
+    pydantic copies them, so a value bomb is refused after one cheap walk. What is not an object
+    is left to pydantic's own error."""
+    return check_storable(value) if isinstance(value, dict) else value
+
+
+JsonObject = Annotated[dict[str, Any], BeforeValidator(storable_object)]
+FilterMetadata = Annotated[
+    dict[str, Any], AfterValidator(within_filter_depth), AfterValidator(check_storable)
+]
+
+
+# asyncpg writes the first and last representable instants as PostgreSQL's -infinity and
+# infinity, and an instant outside years 1-9999 in UTC cannot be converted at all: both are
+# refused at the door rather than stored wrong or failing later.
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+OUT_OF_RANGE = (
+    "timestamps must lie strictly between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
+)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Timestamps without a zone are taken as UTC, so comparisons never fail."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(OUT_OF_RANGE) from None
+    if not EARLIEST < in_utc < LATEST:
+        raise ValueError(OUT_OF_RANGE)
+    return value
+
+
+def _not_none(value: Any) -> bool:
+    return value is None
+
+
+class EventCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content: JsonObject = Field(description="The event itself: any JSON object.")
+    metadata: JsonObject = Field(default_factory=dict, description="Filterable attributes.")
+    embedding: EmbeddingInput | None = Field(
+        default=None, description="Precomputed vector; computed from the content when absent."
+    )
+    timestamp: datetime | None = Field(default=None, description="When it happened (default now).")
+
+    _utc = field_validator("timestamp")(as_utc)
+
+
+class EventBatchCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventCreate] = Field(min_length=1)
+
+
+class EventRead(BaseModel):
+    id: UUID
+    timestamp: datetime
+    content: dict[str, Any]
+    metadata: dict[str, Any]
+    embedding: list[float] | None = Field(default=None, exclude_if=_not_none)
+    similarity_score: float | None = Field(
+        default=None,
+        exclude_if=_not_none,
+        description="Cosine similarity to the query (1 - distance); higher is closer.",
+    )
+    distance: float | None = Field(
+        default=None, exclude_if=_not_none, description="Cosine distance to the query, 0..2."
+    )
+
+
+class EventBatchRead(BaseModel):
+    events: list[EventRead]
+
+
+class PageMeta(BaseModel):
+    limit: int
+    offset: int
+    count: int = Field(description="Items in this page.")
+    has_more: bool = Field(description="Whether a further page exists.")
+
+
+class EventPage(BaseModel):
+    data: list[EventRead]
+    meta: PageMeta
+
+
+class ActivityBucket(BaseModel):
+    start: datetime
+    events: int
+
+
+class Activity(BaseModel):
+    """Events per bucket over the last `days` days (UTC), oldest bucket first, zeros included."""
+
+    days: int
+    bucket_days: int
+    total: int
+    buckets: list[ActivityBucket]
+
+
+class EventFilters(BaseModel):
+    """Metadata containment and a time window, shared by listing and search."""
+
+    metadata: FilterMetadata | None = None
+    ts_start: datetime | None = None
+    ts_end: datetime | None = None
+
+    _utc = field_validator("ts_start", "ts_end")(as_utc)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "EventFilters":
+        if self.ts_start and self.ts_end and self.ts_start > self.ts_end:
+            raise ValueError("ts_start must not be later than ts_end")
+        return self
+
+    @property
+    def active(self) -> bool:
+        return bool(self.metadata) or self.ts_start is not None or self.ts_end is not None

@@ -1,0 +1,77 @@
+"""Request and response shapes of the search API."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from api.memory.events.schemas import EmbeddingInput, EventRead, FilterMetadata, as_utc
+
+SearchMode = Literal["hybrid", "vector", "lexical"]
+MAX_QUERY_CHARS = 2_000
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str | None = Field(
+        default=None, max_length=MAX_QUERY_CHARS, description="Text to search for."
+    )
+    vector: EmbeddingInput | None = Field(
+        default=None, description="A query vector, used instead of embedding `query`."
+    )
+    metadata: FilterMetadata | None = Field(default=None, description="Containment filter.")
+    ts_start: datetime | None = None
+    ts_end: datetime | None = None
+    mode: SearchMode = "hybrid"
+    limit: int = Field(default=10, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1000)
+    distance_threshold: float | None = Field(
+        default=None, ge=0, le=2, description="Drop vector matches farther than this distance."
+    )
+    include_embedding: bool = False
+
+    _utc = field_validator("ts_start", "ts_end")(as_utc)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "SearchRequest":
+        if self.query is not None and not self.query.strip():
+            self.query = None
+        if self.ts_start and self.ts_end and self.ts_start > self.ts_end:
+            raise ValueError("ts_start must not be later than ts_end")
+        if self.mode == "lexical" and self.query is None and self.vector is not None:
+            raise ValueError("mode 'lexical' needs a text query, not a vector")
+        return self
+
+
+class SearchHit(EventRead):
+    score: float | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Ranking score: RRF (hybrid), ts_rank_cd (lexical), similarity (vector).",
+    )
+    ranks: dict[str, int] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Rank of this event in each method that found it (hybrid only).",
+    )
+
+
+class SearchMeta(BaseModel):
+    mode: str = Field(description="hybrid, vector, lexical, or filter (no query given).")
+    limit: int
+    offset: int
+    count: int
+    has_more: bool
+    total_hits: int | None = Field(
+        description="Exact number of hits when known cheaply; null otherwise (never a table scan)."
+    )
+    strategy: str | None = Field(
+        default=None, description="How the vector part ran: exact (filtered rows) or hnsw."
+    )
+    query_time_ms: float
+
+
+class SearchResponse(BaseModel):
+    data: list[SearchHit]
+    meta: SearchMeta

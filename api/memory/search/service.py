@@ -1,0 +1,263 @@
+"""Event search: vector, lexical, hybrid (reciprocal rank fusion) and filter-only queries."""
+
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from api.core.database import Database
+from api.core.errors import InvalidInput
+from api.core.metrics import Metrics
+from api.embeddings.protocol import Embedder, Vector
+from api.memory.events import repository as events_repository
+from api.memory.events.schemas import EventFilters, EventRead
+from api.memory.events.service import checked_vector
+from api.memory.search import repository
+from api.memory.search.fusion import reciprocal_rank_fusion
+from api.memory.search.schemas import SearchHit, SearchMeta, SearchRequest, SearchResponse
+
+
+@dataclass(frozen=True)
+class SearchTuning:
+    """The settings that shape a search (from Settings; explicit so workers can pass them)."""
+
+    ef_search: int = 64
+    exact_max_rows: int = 5_000
+    candidate_pool: int = 50
+    rrf_k: int = 60
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    candidates: list[repository.Candidate]
+    strategy: str
+
+
+async def nearest(
+    conn: asyncpg.Connection,
+    vector: Vector,
+    filters: EventFilters | None,
+    *,
+    k: int,
+    tuning: SearchTuning,
+) -> Neighbours:
+    """Top-k by cosine distance, choosing the plan that cannot lose filtered results.
+
+    A selective filter (at most `exact_max_rows` matching rows, found with a capped count)
+    is answered exactly over those rows; otherwise HNSW with an iterative scan.
+    """
+    if filters is not None and filters.active and tuning.exact_max_rows > 0:
+        matching = await repository.count_filtered(conn, filters, cap=tuning.exact_max_rows)
+        if matching <= tuning.exact_max_rows:
+            candidates = await repository.nearest_exact(conn, vector, filters, k=k)
+            return Neighbours(candidates, "exact")
+    candidates = await repository.nearest_hnsw(
+        conn,
+        vector,
+        filters,
+        k=k,
+        ef_search=max(tuning.ef_search, k),
+        session_ef_search=tuning.ef_search,
+    )
+    return Neighbours(candidates, "hnsw")
+
+
+async def search(
+    conn: asyncpg.Connection,
+    embedder: Embedder,
+    request: SearchRequest,
+    *,
+    tuning: SearchTuning,
+    metrics: Metrics | None = None,
+    vector: Vector | None = None,
+    started: float | None = None,
+) -> SearchResponse:
+    """`vector` is the query's, when the caller embedded it already (see `search_embed_first`)."""
+    started = time.perf_counter() if started is None else started
+    filters = EventFilters(
+        metadata=request.metadata, ts_start=request.ts_start, ts_end=request.ts_end
+    )
+    mode = _effective_mode(request)
+    if mode == "filter":
+        hits, has_more, strategy = await _filter_only(conn, request, filters)
+    elif mode == "lexical":
+        hits, has_more, strategy = await _lexical(conn, request, filters)
+    else:
+        if vector is None:
+            vector = await _query_vector(embedder, request)
+        if mode == "vector":
+            hits, has_more, strategy = await _vector(conn, vector, request, filters, tuning)
+        else:
+            hits, has_more, strategy = await _hybrid(conn, vector, request, filters, tuning)
+    elapsed = time.perf_counter() - started
+    if metrics is not None:
+        metrics.search_seconds.labels(mode).observe(elapsed)
+    meta = SearchMeta(
+        mode=mode,
+        limit=request.limit,
+        offset=request.offset,
+        count=len(hits),
+        has_more=has_more,
+        total_hits=_total_hits(request.offset, len(hits), has_more),
+        strategy=strategy,
+        query_time_ms=round(elapsed * 1000, 3),
+    )
+    return SearchResponse(data=hits, meta=meta)
+
+
+def _total_hits(offset: int, count: int, has_more: bool) -> int | None:
+    """Exact only when this page reaches the end and shows where it is."""
+    if has_more or (count == 0 and offset > 0):
+        return None
+    return offset + count
+
+
+def _effective_mode(request: SearchRequest) -> str:
+    if request.query is None and request.vector is None:
+        return "filter"
+    if request.mode == "hybrid" and request.query is None:
+        return "vector"  # a bare vector has no words for the lexical half
+    return request.mode
+
+
+async def search_embed_first(
+    database: Database,
+    embedder: Embedder,
+    request: SearchRequest,
+    *,
+    tuning: SearchTuning,
+    metrics: Metrics | None = None,
+) -> SearchResponse:
+    """`search`, embedding the query before taking a connection: none waits on the model."""
+    started = time.perf_counter()
+    vector = None
+    if _effective_mode(request) in ("vector", "hybrid"):
+        vector = await _query_vector(embedder, request)
+    async with database.connection() as conn:
+        return await search(
+            conn,
+            embedder,
+            request,
+            tuning=tuning,
+            metrics=metrics,
+            vector=vector,
+            started=started,
+        )
+
+
+async def _query_vector(embedder: Embedder, request: SearchRequest) -> Vector:
+    if request.vector is not None:
+        return checked_vector(request.vector, embedder.dimension, label="vector")
+    if request.query is None:
+        raise InvalidInput("A text query or a vector is required for this mode.")
+    return await embedder.embed_query(request.query)
+
+
+async def _filter_only(
+    conn: asyncpg.Connection, request: SearchRequest, filters: EventFilters
+) -> tuple[list[SearchHit], bool, str | None]:
+    rows = await events_repository.list_events(
+        conn,
+        filters=filters,
+        limit=request.limit + 1,
+        offset=request.offset,
+        include_embedding=request.include_embedding,
+    )
+    # A row that cannot be served is left out: the page is one short, offsets stay exact.
+    hits = [SearchHit(**row.model_dump()) for row in rows[: request.limit] if row is not None]
+    return hits, len(rows) > request.limit, None
+
+
+async def _vector(
+    conn: asyncpg.Connection,
+    vector: Vector,
+    request: SearchRequest,
+    filters: EventFilters,
+    tuning: SearchTuning,
+) -> tuple[list[SearchHit], bool, str | None]:
+    wanted = request.offset + request.limit + 1
+    found = await nearest(conn, vector, filters, k=wanted, tuning=tuning)
+    candidates = _within(found.candidates, request.distance_threshold)
+    page = candidates[request.offset : request.offset + request.limit]
+    events = await repository.fetch_events(
+        conn, [c.id for c in page], vector=None, include_embedding=request.include_embedding
+    )
+    hits = [
+        _hit(events[c.id][0], distance=c.score, score=1.0 - c.score) for c in page if c.id in events
+    ]
+    return hits, len(candidates) > request.offset + request.limit, found.strategy
+
+
+async def _lexical(
+    conn: asyncpg.Connection, request: SearchRequest, filters: EventFilters
+) -> tuple[list[SearchHit], bool, str | None]:
+    assert request.query is not None
+    matches = await repository.lexical_matches(
+        conn, request.query, filters, k=request.limit + 1, offset=request.offset
+    )
+    page = matches[: request.limit]
+    events = await repository.fetch_events(
+        conn, [m.id for m in page], vector=None, include_embedding=request.include_embedding
+    )
+    hits = [_hit(events[m.id][0], score=m.score) for m in page if m.id in events]
+    return hits, len(matches) > request.limit, None
+
+
+async def _hybrid(
+    conn: asyncpg.Connection,
+    vector: Vector,
+    request: SearchRequest,
+    filters: EventFilters,
+    tuning: SearchTuning,
+) -> tuple[list[SearchHit], bool, str | None]:
+    assert request.query is not None
+    pool = max(tuning.candidate_pool, request.offset + request.limit + 1)
+    found = await nearest(conn, vector, filters, k=pool, tuning=tuning)
+    vector_hits = _within(found.candidates, request.distance_threshold)
+    threshold = request.distance_threshold
+    lexical_hits = await repository.lexical_matches(
+        conn,
+        request.query,
+        filters,
+        k=pool,
+        near=None if threshold is None else (vector, threshold),
+    )
+    fused = reciprocal_rank_fusion(
+        {"vector": [c.id for c in vector_hits], "lexical": [c.id for c in lexical_hits]},
+        k=tuning.rrf_k,
+    )
+    page = fused[request.offset : request.offset + request.limit]
+    events = await repository.fetch_events(
+        conn, [f.key for f in page], vector=vector, include_embedding=request.include_embedding
+    )
+    hits = []
+    for item in page:
+        if item.key not in events:
+            continue  # deleted between the two queries, or cannot be served
+        event, distance = events[item.key]
+        hits.append(_hit(event, distance=distance, score=item.score, ranks=item.ranks))
+    return hits, len(fused) > request.offset + request.limit, found.strategy
+
+
+def _within(
+    candidates: list[repository.Candidate], threshold: float | None
+) -> list[repository.Candidate]:
+    if threshold is None:
+        return candidates
+    return [c for c in candidates if c.score <= threshold]
+
+
+def _hit(
+    event: EventRead,
+    *,
+    score: float,
+    distance: float | None = None,
+    ranks: dict[str, int] | None = None,
+) -> SearchHit:
+    return SearchHit(
+        **event.model_dump(exclude={"similarity_score", "distance"}),
+        similarity_score=None if distance is None else 1.0 - distance,
+        distance=distance,
+        score=score,
+        ranks=ranks,
+    )

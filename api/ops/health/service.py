@@ -1,0 +1,119 @@
+"""Health and start-up checks (database reachable, schema at head, models loaded), metrics."""
+
+from typing import Any
+
+import asyncpg
+import structlog
+
+import api
+from api.code.jobs import repository as index_jobs_repository
+from api.core.errors import DATABASE_UNAVAILABLE, StartupError
+from api.core.metrics import Metrics
+from api.embeddings.factory import Embedders
+from api.memory.events.repository import embedding_column_dimension
+from api.ops.health import repository
+
+log = structlog.get_logger(__name__)
+
+
+async def check_schema(conn: asyncpg.Connection, *, head: str, dimension: int) -> None:
+    """Refuse to start on a database that is not migrated, or sized for another model."""
+    revision = await repository.schema_revision(conn)
+    if revision != head:
+        raise StartupError(
+            f"The database schema is at revision {revision or 'none'}, this code needs {head}. "
+            "Run `make migrate-up` (alembic upgrade head) and start again."
+        )
+    column = await embedding_column_dimension(conn)
+    if column != dimension:
+        raise StartupError(
+            f"events.embedding holds {column}-dimensional vectors but EMBEDDING_DIMENSION is "
+            f"{dimension}. Set EMBEDDING_DIMENSION={column} (and a model of that size in "
+            "EMBEDDING_MODEL / CODE_EMBEDDING_MODEL), or use a database migrated for "
+            f"{dimension} dimensions."
+        )
+
+
+async def health_report(
+    pool: asyncpg.Pool | None, embedders: Embedders | None, *, head: str
+) -> tuple[bool, dict[str, Any]]:
+    """(healthy, report). Never raises for an unreachable database: that is what it reports."""
+    database: dict[str, Any] = {"reachable": False}
+    if pool is not None:
+        try:
+            async with pool.acquire(timeout=2) as conn:
+                revision = await repository.schema_revision(conn)
+                database = {
+                    "reachable": True,
+                    "schema_revision": revision,
+                    "expected_revision": head,
+                    "at_head": revision == head,
+                    **await repository.server_versions(conn),
+                }
+        except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            # Reported, never raised: /health must answer while the database is away.
+            database = {"reachable": False, "error": type(exc).__name__}
+    models: dict[str, Any] = {"loaded": embedders is not None}
+    if embedders is not None:
+        models.update(
+            text_model=embedders.text.model_name,
+            code_model=embedders.code.model_name,
+            dimension=embedders.text.dimension,
+            shared_instance=embedders.text is embedders.code,
+        )
+    healthy = bool(database.get("at_head")) and models["loaded"]
+    report = {
+        "status": "ok" if healthy else "degraded",
+        "database": database,
+        "services": {"embeddings": models},
+        "versions": {"mnemolite": api.__version__, **_versions(database)},
+    }
+    return healthy, report
+
+
+def _versions(database: dict[str, Any]) -> dict[str, Any]:
+    return {key: database.get(key) for key in ("postgres", "pgvector")}
+
+
+async def readiness(pool: asyncpg.Pool | None) -> tuple[bool, dict[str, Any]]:
+    if pool is None:
+        return False, {"status": "starting"}
+    try:
+        async with pool.acquire(timeout=2) as conn:
+            await repository.ping(conn)
+    except Exception as exc:  # any failure means "not ready"; the reason is reported
+        return False, {"status": "unavailable", "reason": type(exc).__name__}
+    return True, {"status": "ready"}
+
+
+async def render_metrics(pool: asyncpg.Pool | None, metrics: Metrics) -> bytes:
+    """The exposition text, with the pool and job-queue gauges read now.
+
+    The job gauges come from the database, not from a worker's memory, so they are right
+    whichever process (API or `python -m workers`) runs the jobs.
+    """
+    if pool is not None:
+        observe_pool(pool, metrics)  # before taking a connection for the query below
+        try:
+            async with pool.acquire(timeout=2) as conn:
+                stats = await index_jobs_repository.queue_stats(conn)
+        except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            # Stale numbers would look healthy: drop the series until the database answers.
+            log.warning("metrics_job_stats_unavailable", error=repr(exc))
+            metrics.index_jobs.clear()
+            metrics.index_jobs_oldest_seconds.clear()
+        else:
+            metrics.index_jobs.labels("queued").set(stats.queued)
+            metrics.index_jobs.labels("running").set(stats.running)
+            metrics.index_jobs_oldest_seconds.labels("queued").set(stats.oldest_queued_seconds)
+            metrics.index_jobs_oldest_seconds.labels("running").set(stats.oldest_running_seconds)
+    return metrics.render()
+
+
+def observe_pool(pool: asyncpg.Pool, metrics: Metrics) -> None:
+    size, idle = pool.get_size(), pool.get_idle_size()
+    metrics.db_pool_size.set(size)
+    metrics.db_pool_idle.set(idle)
+    metrics.db_pool_in_use.set(size - idle)
+    metrics.db_pool_min_size.set(pool.get_min_size())
+    metrics.db_pool_max_size.set(pool.get_max_size())

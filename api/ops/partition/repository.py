@@ -1,0 +1,46 @@
+"""SQL reading the size of the events table, its HNSW index and the server's cache settings."""
+
+import asyncpg
+
+from api.memory.events.repository import count_events
+from api.ops.partition.exceptions import NoEventsTable
+from api.ops.partition.schemas import EventsStorage
+
+
+async def events_storage(conn: asyncpg.Connection, *, exact_below: int) -> EventsStorage:
+    """Row count (estimated from pg_class above `exact_below`), sizes and cache settings."""
+    sizes = await conn.fetchrow(
+        """
+        SELECT pg_total_relation_size(t.oid) AS total_bytes,
+               pg_indexes_size(t.oid) AS index_bytes,
+               (SELECT coalesce(sum(pg_relation_size(i.indexrelid)), 0)::bigint
+                FROM pg_index i
+                JOIN pg_class ic ON ic.oid = i.indexrelid
+                JOIN pg_am am ON am.oid = ic.relam
+                WHERE i.indrelid = t.oid AND am.amname = 'hnsw') AS hnsw_bytes,
+               pg_size_bytes(current_setting('shared_buffers')) AS shared_buffers_bytes,
+               pg_size_bytes(current_setting('effective_cache_size'))
+                   AS effective_cache_size_bytes
+        FROM pg_class t
+        WHERE t.oid = to_regclass('events')
+        """
+    )
+    if sizes is None:
+        raise NoEventsTable("the database has no events table: run the migrations first")
+    # min/max are two probes of the timestamp btree, not a scan.
+    span = await conn.fetchrow(
+        "SELECT min(timestamp) AS oldest, max(timestamp) AS newest FROM events"
+    )
+    events, estimated = await count_events(conn, exact_below=exact_below)
+    return EventsStorage(
+        events=events,
+        events_estimated=estimated,
+        table_bytes=sizes["total_bytes"] - sizes["index_bytes"],
+        index_bytes=sizes["index_bytes"],
+        hnsw_bytes=sizes["hnsw_bytes"],
+        total_bytes=sizes["total_bytes"],
+        shared_buffers_bytes=sizes["shared_buffers_bytes"],
+        effective_cache_size_bytes=sizes["effective_cache_size_bytes"],
+        oldest=span["oldest"],
+        newest=span["newest"],
+    )

@@ -1,0 +1,234 @@
+"""SQL of export and import: streaming reads and conflict-free inserts. Values are bind
+parameters; vectors are read as pgvector's text form, which is the shortest exact decimal of each
+float32 and already a JSON array."""
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+import pgvector
+from pydantic import TypeAdapter, ValidationError
+
+from api.core.json_limits import JsonLimitError, load_stored
+from api.embeddings.protocol import Vector
+from api.memory.events.repository import NewEvent
+from api.ops.transfer.jsonl import describe
+from api.ops.transfer.schemas import CodeChunkRecord, CodeFileRecord, EventRecord, SkippedRow
+
+_VECTOR_TEXT = TypeAdapter(list[float])
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    """A chunk to insert as exported (same id and file), with the search words derived again."""
+
+    record: CodeChunkRecord
+    embedding_text: Vector | None
+    embedding_code: Vector | None
+    search_name: str
+    search_doc: str
+    search_body: str
+
+
+def _floats(text: str | None) -> list[float] | None:
+    return None if text is None else _VECTOR_TEXT.validate_json(text)
+
+
+def _vector(value: Vector | None) -> pgvector.Vector | None:
+    return None if value is None else pgvector.Vector(np.asarray(value, dtype=np.float32))
+
+
+async def stream_events(
+    conn: asyncpg.Connection, *, prefetch: int
+) -> AsyncIterator[EventRecord | SkippedRow]:
+    """Every event in id (creation) order, through a server-side cursor (inside a transaction);
+    a row an import would refuse (see api/core/json_limits.py) comes as a SkippedRow saying why."""
+    cursor = conn.cursor(
+        """
+        SELECT id, timestamp, content::text AS content, metadata::text AS metadata,
+               embedding::text AS embedding
+        FROM events ORDER BY id
+        """,
+        prefetch=prefetch,
+    )
+    async for row in cursor:
+        record: EventRecord | SkippedRow
+        try:
+            record = EventRecord(
+                id=row["id"],
+                timestamp=row["timestamp"],
+                content=_loaded(row, "content"),
+                metadata=_loaded(row, "metadata"),
+                embedding=_floats(row["embedding"]),
+            )
+        except (JsonLimitError, ValidationError) as exc:
+            record = SkippedRow(type="event", id=row["id"], reason=_reason(exc))
+        yield record
+
+
+def _loaded(row: asyncpg.Record, field: str) -> Any:
+    try:
+        return load_stored(row[field])
+    except JsonLimitError as exc:
+        raise JsonLimitError(f"{field} is {exc}") from None
+
+
+def _reason(exc: JsonLimitError | ValidationError) -> str:
+    return describe(exc) if isinstance(exc, ValidationError) else str(exc)
+
+
+async def stream_files(
+    conn: asyncpg.Connection, *, repositories: Sequence[str] | None, prefetch: int
+) -> AsyncIterator[CodeFileRecord]:
+    cursor = conn.cursor(
+        """
+        SELECT id, repository, path, language, content_hash, size_bytes, commit_hash, indexed_at
+        FROM code_files
+        WHERE $1::text[] IS NULL OR repository = ANY($1::text[])
+        ORDER BY repository, path
+        """,
+        None if repositories is None else list(repositories),
+        prefetch=prefetch,
+    )
+    async for row in cursor:
+        yield CodeFileRecord(**dict(row))
+
+
+async def stream_chunks(
+    conn: asyncpg.Connection, *, repositories: Sequence[str] | None, prefetch: int
+) -> AsyncIterator[CodeChunkRecord | SkippedRow]:
+    cursor = conn.cursor(
+        """
+        SELECT id, file_id, repository, file_path, language, kind, name, qualified_name,
+               start_line, end_line, source_code, metadata::text AS metadata,
+               embedding_text::text AS embedding_text, embedding_code::text AS embedding_code
+        FROM code_chunks
+        WHERE $1::text[] IS NULL OR repository = ANY($1::text[])
+        ORDER BY id
+        """,
+        None if repositories is None else list(repositories),
+        prefetch=prefetch,
+    )
+    async for row in cursor:
+        values = dict(row)
+        record: CodeChunkRecord | SkippedRow
+        try:
+            values["metadata"] = _loaded(row, "metadata")
+            values["embedding_text"] = _floats(values["embedding_text"])
+            values["embedding_code"] = _floats(values["embedding_code"])
+            record = CodeChunkRecord(**values)
+        except (JsonLimitError, ValidationError) as exc:
+            record = SkippedRow(type="code_chunk", id=row["id"], reason=_reason(exc))
+        yield record
+
+
+async def existing_event_ids(conn: asyncpg.Connection, ids: Sequence[UUID]) -> set[UUID]:
+    rows = await conn.fetch("SELECT id FROM events WHERE id = ANY($1::uuid[])", list(ids))
+    return {row["id"] for row in rows}
+
+
+async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> int:
+    """Insert the events whose id is new; return how many were inserted."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO events AS e (id, timestamp, content, metadata, embedding)
+        SELECT i.id, coalesce(i.timestamp, now()), i.content, i.metadata, i.embedding
+        FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[])
+            AS i(id, timestamp, content, metadata, embedding)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING e.id
+        """,
+        [event.id for event in events],
+        [event.timestamp for event in events],
+        [event.content for event in events],
+        [event.metadata for event in events],
+        [_vector(event.embedding) for event in events],
+    )
+    return len(rows)
+
+
+async def insert_files(conn: asyncpg.Connection, files: Sequence[CodeFileRecord]) -> int:
+    """Insert the files whose id and (repository, path) are both new; return how many."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO code_files AS f (id, repository, path, language, content_hash, size_bytes,
+                                     commit_hash, indexed_at)
+        SELECT u.id, u.repository, u.path, u.language, u.content_hash, u.size_bytes,
+               u.commit_hash, u.indexed_at
+        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
+                    $7::text[], $8::timestamptz[])
+            AS u(id, repository, path, language, content_hash, size_bytes, commit_hash,
+                 indexed_at)
+        -- No target: a file is skipped when its id or its (repository, path) exists.
+        ON CONFLICT DO NOTHING
+        RETURNING f.id
+        """,
+        [file.id for file in files],
+        [file.repository for file in files],
+        [file.path for file in files],
+        [file.language for file in files],
+        [file.content_hash for file in files],
+        [file.size_bytes for file in files],
+        [file.commit_hash for file in files],
+        [file.indexed_at for file in files],
+    )
+    return len(rows)
+
+
+async def existing_chunk_ids(conn: asyncpg.Connection, ids: Sequence[UUID]) -> set[UUID]:
+    rows = await conn.fetch("SELECT id FROM code_chunks WHERE id = ANY($1::uuid[])", list(ids))
+    return {row["id"] for row in rows}
+
+
+async def file_locations(
+    conn: asyncpg.Connection, ids: Sequence[UUID]
+) -> dict[UUID, tuple[str, str]]:
+    """(repository, path) of the files with these ids."""
+    rows = await conn.fetch(
+        "SELECT id, repository, path FROM code_files WHERE id = ANY($1::uuid[])", list(ids)
+    )
+    return {row["id"]: (row["repository"], row["path"]) for row in rows}
+
+
+async def insert_chunks(conn: asyncpg.Connection, chunks: Sequence[NewChunk]) -> int:
+    """Insert the chunks whose id is new; return how many were inserted."""
+    records = [chunk.record for chunk in chunks]
+    rows = await conn.fetch(
+        """
+        INSERT INTO code_chunks AS c (id, file_id, repository, file_path, language, kind, name,
+            qualified_name, start_line, end_line, source_code, metadata, embedding_text,
+            embedding_code, search_name, search_doc, search_body)
+        SELECT u.id, u.file_id, u.repository, u.file_path, u.language, u.kind, u.name,
+               u.qualified_name, u.start_line, u.end_line, u.source_code, u.metadata,
+               u.embedding_text, u.embedding_code, u.search_name, u.search_doc, u.search_body
+        FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+                    $7::text[], $8::text[], $9::int[], $10::int[], $11::text[], $12::jsonb[],
+                    $13::vector[], $14::vector[], $15::text[], $16::text[], $17::text[])
+            AS u(id, file_id, repository, file_path, language, kind, name, qualified_name,
+                 start_line, end_line, source_code, metadata, embedding_text, embedding_code,
+                 search_name, search_doc, search_body)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING c.id
+        """,
+        [r.id for r in records],
+        [r.file_id for r in records],
+        [r.repository for r in records],
+        [r.file_path for r in records],
+        [r.language for r in records],
+        [r.kind for r in records],
+        [r.name for r in records],
+        [r.qualified_name for r in records],
+        [r.start_line for r in records],
+        [r.end_line for r in records],
+        [r.source_code for r in records],
+        [r.metadata for r in records],
+        [_vector(chunk.embedding_text) for chunk in chunks],
+        [_vector(chunk.embedding_code) for chunk in chunks],
+        [chunk.search_name for chunk in chunks],
+        [chunk.search_doc for chunk in chunks],
+        [chunk.search_body for chunk in chunks],
+    )
+    return len(rows)

@@ -1,0 +1,36 @@
+"""What the tools work with: the database, the embedders and the settings of the running service."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from api.core.config import Settings
+from api.core.database import Database
+from api.core.metrics import Metrics
+from api.embeddings.factory import Embedders
+from api.memory.search.service import SearchTuning
+
+
+class BackendUnavailable(RuntimeError):
+    """A tool was called before the service started (or after it stopped)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    database: Database
+    embedders: Embedders
+    settings: Settings
+    metrics: Metrics
+
+    @property
+    def tuning(self) -> SearchTuning:
+        return SearchTuning(
+            ef_search=self.settings.hnsw_ef_search,
+            exact_max_rows=self.settings.search_exact_max_rows,
+            candidate_pool=self.settings.search_candidate_pool,
+            rrf_k=self.settings.search_rrf_k,
+        )
+
+
+# Read at call time: the pool and the models exist only once the lifespan (HTTP) or the stdio
+# entry point has created them, after the server and its tools were built.
+BackendGetter = Callable[[], Backend]
