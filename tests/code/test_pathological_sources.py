@@ -62,7 +62,7 @@ def test_go_receiver_with_a_long_run_of_whitespace():
     # 18 KB: the receiver pattern took 5 s on this receiver (and 14.7 s on the reported file).
     source = "package p\n\nfunc (r T" + " \n" * 9000 + ", s U) Handle() {}\n"
     (chunks, _), seconds = cpu_seconds(lambda: index_offline("recv.go", source))
-    assert seconds < 0.5
+    assert seconds < 1.5
     assert {c.qualified_name for c in chunks if c.kind == "method"} == {"U.Handle"}
 
 
@@ -78,7 +78,7 @@ def test_go_receiver_with_a_long_run_of_whitespace():
 def test_go_receivers_of_every_shape_index_fast(receiver):
     source = f"package p\n\nfunc {receiver} Handle() {{ run() }}\n"
     _, seconds = cpu_seconds(lambda: index_offline("recv.go", source))
-    assert seconds < 0.5
+    assert seconds < 1.5
 
 
 def test_go_receiver_types_come_from_the_syntax_tree():
@@ -100,11 +100,12 @@ def test_go_receiver_types_come_from_the_syntax_tree():
 
 def test_cpp_base_clause_with_many_qualified_bases():
     # Every `::` was a new start for `:\s*(?:public...)?\s*([\w:<>, ]+)$`, which a trailing
-    # comment made scan to the end each time: 0.9 s at 16 KB, growing with the square.
-    bases = ", ".join(f"public std::Base{i}" for i in range(1800))
-    source = f"class Widget : {bases} // many\n{{\n}};\n" + "int x;\n" * 200
+    # comment made scan to the end each time: 0.9 s at 16 KB, growing with the square
+    # (about 7 s at the 80 KB header here).
+    bases = ", ".join(f"public std::Base{i}" for i in range(3600))
+    source = f"class Widget : {bases} // many\n{{\n}};\n" + "int x;\n" * 2000
     (chunks, graph), seconds = cpu_seconds(lambda: index_offline("widget.cpp", source))
-    assert seconds < 0.5
+    assert seconds < 1.5
     [widget] = [c for c in chunks if c.kind == "class"]
     inherited = {graph.nodes[t][2] for s, t, r in graph.edges if r == "inherits"}
     assert "std::Base0" in inherited and widget.name == "Widget"
@@ -112,11 +113,12 @@ def test_cpp_base_clause_with_many_qualified_bases():
 
 def test_extends_inside_type_parameters():
     # Each `extends` of a type parameter's bound was a start for the lazy `extends` pattern,
-    # which then scanned to the end of the header: 1.1 s at 15 KB, growing with the square.
+    # which then scanned to the end of the header: 1.1 s at 15 KB, growing with the square
+    # (1.9 s for the 30 KB header here).
     parameters = ", ".join(f"T{i} extends Base" for i in range(1800))
-    source = f"class Box<{parameters}> extends Shape // bounded\n{{\n}}\n" + "// x\n" * 200
+    source = f"class Box<{parameters}> extends Shape // bounded\n{{\n}}\n" + "// x\n" * 2000
     (_, graph), seconds = cpu_seconds(lambda: index_offline("Box.java", source))
-    assert seconds < 0.5
+    assert seconds < 1.0
     inherited = {graph.nodes[t][2] for s, t, r in graph.edges if r == "inherits"}
     assert inherited == {"Shape"}  # a parameter's bound is no base class
 
@@ -149,11 +151,12 @@ def test_base_classes_skip_type_parameter_bounds_and_modifiers():
 
 
 def test_doc_comment_with_an_unclosed_tag():
-    # `</?\w+[^>]*>` backtracked over `\w+` and `[^>]*` alike on a tag that never closes.
-    comment = "/// <summary" + "x" * 30000 + "\n"
-    source = f"class A {{\n{comment}void F() {{ }}\n}}\n" + "// filler\n" * 200
+    # `</?\w+[^>]*>` backtracked over `\w+` and `[^>]*` alike on a tag that never closes
+    # (0.9 s at 30 KB, growing with the square).
+    comment = "/// <summary" + "x" * 60000 + "\n"
+    source = f"class A {{\n{comment}void F() {{ }}\n}}\n" + "// filler\n" * 2000
     (chunks, _), seconds = cpu_seconds(lambda: index_offline("A.cs", source))
-    assert seconds < 0.5
+    assert seconds < 1.5
     assert any(c.qualified_name == "A.F" for c in chunks)
 
 
