@@ -14,7 +14,7 @@ import socket
 import structlog
 
 from api.code.index.parsing import ParsePool
-from api.code.jobs import service as index_jobs
+from api.code.jobs import worker as index_worker
 from api.core.config import get_settings
 from api.core.database import create_pool, resolve_database_url
 from api.core.log_setup import configure_logging
@@ -41,7 +41,7 @@ async def run() -> None:
     name = f"worker-{socket.gethostname()}-{os.getpid()}"
     log.info("worker_started", worker=name)
     try:
-        await index_jobs.work(
+        await index_worker.work(
             pool,
             embedders,
             stop,

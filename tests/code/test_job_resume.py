@@ -13,6 +13,7 @@ import pytest
 from api.code.index import repository as code_repository
 from api.code.index.schemas import IndexRequest
 from api.code.jobs import repository, service
+from api.code.jobs import worker as job_worker
 from api.code.jobs.service import LeasePolicy
 from api.core.config import Settings
 from api.core.database import create_pool
@@ -193,7 +194,7 @@ async def test_a_stopping_worker_requeues_its_job_after_the_current_batch(pool, 
     job_id = await enqueue(pool)
     slow, gate = gated(embedders, block_at=3)
     stop = asyncio.Event()
-    worker = asyncio.create_task(service.work(pool, slow, stop, worker="w", poll_seconds=0.05))
+    worker = asyncio.create_task(job_worker.work(pool, slow, stop, worker="w", poll_seconds=0.05))
     try:
         await asyncio.wait_for(gate.blocked.wait(), 10)
         stop.set()  # as the lifespan does on shutdown, while batch two embeds

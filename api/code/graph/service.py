@@ -1,4 +1,9 @@
-"""Code graph use cases: (re)build a repository's graph, traverse, shortest path, stats."""
+"""Code graph use cases: (re)build a repository's graph, traverse, shortest path, stats.
+
+The graph is derived from the index's chunks, so it sits above the index: it takes the
+index's lock through the index's service, and the index never calls it (`api.code.pipeline`
+composes the two when a request asks for the graph).
+"""
 
 from uuid import UUID
 
@@ -21,7 +26,7 @@ from api.code.graph.schemas import (
     Reached,
     TraverseResult,
 )
-from api.code.index import repository as code_index_repository
+from api.code.index import service as code_index
 from api.core.errors import NotFound
 
 
@@ -37,7 +42,7 @@ async def rebuild(conn: asyncpg.Connection, repository_name: str) -> BuildResult
     """
     async with conn.transaction():
         # Chunks read and graph written under the index's lock: no index write in between.
-        await code_index_repository.lock_repository(conn, repository_name)
+        await code_index.lock_repository(conn, repository_name)
         chunks = await repository.repository_chunks(conn, repository_name)
         nodes, edges = await repository.replace_graph(conn, repository_name, build_graph(chunks))
     return BuildResult(repository=repository_name, nodes=nodes, edges=edges)

@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter, status
 
+from api.code import pipeline
 from api.code.index import service
 from api.code.index.dependencies import ParserDep
 from api.code.index.schemas import IndexRequest, IndexResult, RepositoryDeleted, RepositoryList
-from api.core.database import Conn
+from api.core.database import Conn, DatabaseDep
 from api.core.dependencies import EmbeddersDep, SettingsDep
 
 router = APIRouter(prefix="/v1/code/index", tags=["code"])
@@ -14,14 +15,14 @@ router = APIRouter(prefix="/v1/code/index", tags=["code"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IndexResult)
 async def index_files(
     request: IndexRequest,
-    conn: Conn,
+    database: DatabaseDep,
     embedders: EmbeddersDep,
     parser: ParserDep,
     settings: SettingsDep,
 ) -> IndexResult:
     """Index a set of files of a repository (unchanged files are skipped by content hash)."""
-    return await service.index_files(
-        conn,
+    return await pipeline.index_files(
+        database.connection,
         embedders,
         request,
         parser=parser,

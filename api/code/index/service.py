@@ -1,15 +1,19 @@
-"""Index a request-sized set of files: incremental (content hash), atomic per request."""
+"""Index a request-sized set of files: incremental (content hash), atomic per request.
+
+Parsing and embedding hold no database connection: `connect` lends one for the read of the
+stored hashes, then again for the short write transaction.
+"""
 
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
 
-from api.code.graph import service as code_graph
 from api.code.index import repository
 from api.code.index.chunking import MAX_FILE_BYTES, Chunk, Skipped
 from api.code.index.languages import language_for
@@ -68,19 +72,26 @@ class _Written:
 # Tries to prepare a request outside the repository's lock before preparing under it.
 OPTIMISTIC_ATTEMPTS = 3
 
+# Lends a connection for one step (`Database.connection`, `pool.acquire`).
+Connect = Callable[[], AbstractAsyncContextManager[asyncpg.Connection]]
+# Runs inside the write transaction, under the lock, after the files are stored: how the
+# layer above rebuilds the graph atomically with the chunks; returns (nodes, edges).
+AfterWrite = Callable[[asyncpg.Connection], Awaitable[tuple[int, int]]]
+
 
 def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 async def index_files(
-    conn: asyncpg.Connection,
+    connect: Connect,
     embedders: Embedders,
     request: IndexRequest,
     *,
     parser: ParsePool,
     max_files: int,
     max_file_bytes: int = MAX_FILE_BYTES,
+    after_write: AfterWrite | None = None,
 ) -> IndexResult:
     """Parsing runs in `parser`'s processes, each file within its time limit: a file that
     cannot be parsed in time is reported in `errors`, and no file can hold up other requests."""
@@ -100,17 +111,21 @@ async def index_files(
     parsing = _Parsing(parser, max_file_bytes, request.extract_metadata)
     written: _Written | None = None
     for _ in range(OPTIMISTIC_ATTEMPTS):
-        plan = await _prepare(conn, embedders, parsing, request, hashes)
-        written = await _write_if_current(conn, request, plan, hashes)
+        async with connect() as conn:
+            stored = await repository.stored_hashes(conn, request.repository, list(hashes))
+        plan = await _prepare(embedders, parsing, request, hashes, stored)
+        async with connect() as conn:
+            written = await _write_if_current(conn, request, plan, hashes, after_write)
         if written is not None:
             break
     else:
         # Other writers kept changing files this request had found unchanged: prepare under
         # the lock this time. Slow work inside a transaction, but it cannot be overtaken.
-        async with conn.transaction():
+        async with connect() as conn, conn.transaction():
             await repository.lock_repository(conn, request.repository)
-            plan = await _prepare(conn, embedders, parsing, request, hashes)
-            written = await _write(conn, request, plan)
+            stored = await repository.stored_hashes(conn, request.repository, list(hashes))
+            plan = await _prepare(embedders, parsing, request, hashes, stored)
+            written = await _write(conn, request, plan, after_write)
 
     return IndexResult(
         repository=request.repository,
@@ -154,14 +169,14 @@ class _Parsing:
 
 
 async def _prepare(
-    conn: asyncpg.Connection,
     embedders: Embedders,
     parsing: _Parsing,
     request: IndexRequest,
     hashes: dict[str, str],
+    stored: dict[str, str],
 ) -> _Plan:
-    """Parse and embed the files whose stored hash differs (no lock held: the slow part)."""
-    stored = await repository.stored_hashes(conn, request.repository, list(hashes))
+    """Parse and embed the files whose `stored` hash differs (no connection needed: the slow
+    part)."""
     changed = [file for file in request.files if stored.get(file.path) != hashes[file.path]]
 
     parsed: list[_Parsed] = []
@@ -181,7 +196,11 @@ async def _prepare(
 
 
 async def _write_if_current(
-    conn: asyncpg.Connection, request: IndexRequest, plan: _Plan, hashes: dict[str, str]
+    conn: asyncpg.Connection,
+    request: IndexRequest,
+    plan: _Plan,
+    hashes: dict[str, str],
+    after_write: AfterWrite | None,
 ) -> _Written | None:
     """Write the plan under the repository's lock, unless a file it left alone has changed.
 
@@ -197,10 +216,12 @@ async def _write_if_current(
             now = await repository.stored_hashes(conn, request.repository, unchanged)
             if any(now.get(path) != hashes[path] for path in unchanged):
                 return None
-        return await _write(conn, request, plan)
+        return await _write(conn, request, plan, after_write)
 
 
-async def _write(conn: asyncpg.Connection, request: IndexRequest, plan: _Plan) -> _Written:
+async def _write(
+    conn: asyncpg.Connection, request: IndexRequest, plan: _Plan, after_write: AfterWrite | None
+) -> _Written:
     """Store the plan (call inside a transaction holding the repository's lock)."""
     position = 0
     for item in plan.parsed:
@@ -236,9 +257,8 @@ async def _write(conn: asyncpg.Connection, request: IndexRequest, plan: _Plan) -
         written.removed = await repository.delete_files_except(
             conn, request.repository, [file.path for file in request.files]
         )
-    if request.build_graph:
-        built = await code_graph.rebuild(conn, request.repository)
-        written.nodes, written.edges = built.nodes, built.edges
+    if after_write is not None:
+        written.nodes, written.edges = await after_write(conn)
     return written
 
 
@@ -252,6 +272,12 @@ async def _embed(
     text_vectors = await embedders.text.embed_documents(texts)
     code_vectors = await embedders.code.embed_documents(sources)
     return list(text_vectors), list(code_vectors)
+
+
+async def lock_repository(conn: asyncpg.Connection, name: str) -> None:
+    """Hold the repository's index write lock until the caller's transaction ends (what a
+    writer of data derived from the chunks takes, so no index write comes in between)."""
+    await repository.lock_repository(conn, name)
 
 
 async def remove_absent(conn: asyncpg.Connection, name: str, paths: Sequence[str]) -> int:

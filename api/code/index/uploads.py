@@ -1,4 +1,4 @@
-"""Code uploaded from the browser: files, a folder or archives, turned into one index job.
+"""Code uploaded from the browser: files, a folder or archives, turned into one index request.
 
 `unpack` is pure and synchronous (run it in a thread): it keeps safe relative paths only,
 unpacks .zip and .tar(.gz) archives in memory without extracting anything to disk (through
@@ -15,13 +15,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-import asyncpg
 from pydantic import TypeAdapter, ValidationError
 
 from api.code.index.archives import BadArchive, Budget, Member, archive_members, describe, left_out
 from api.code.index.schemas import FileError, FileInput, IndexRequest, Repository
-from api.code.jobs import service as index_jobs
-from api.code.jobs.schemas import JobRead
 from api.core.errors import InvalidInput
 
 MAX_UPLOAD_FILES = 5_000
@@ -232,13 +229,14 @@ def repository_name(raw: str) -> str:
 
 
 @dataclass(frozen=True)
-class Queued:
-    job: JobRead
+class Prepared:
+    """An upload as an index request, and the files it left out."""
+
+    request: IndexRequest
     dropped: list[FileError]
 
 
-async def index_upload(
-    conn: asyncpg.Connection,
+async def prepare_upload(
     repository: str,
     *,
     files: Sequence[Upload],
@@ -246,9 +244,9 @@ async def index_upload(
     archives: Sequence[Upload],
     max_bytes: int,
     max_unpacked: int,
-) -> Queued:
-    """Unpack an upload and queue one index job for its files (added to the repository,
-    not a full snapshot: an upload may be a part of it)."""
+) -> Prepared:
+    """Unpack an upload (in a thread) into one index request for its files (added to the
+    repository, not a full snapshot: an upload may be a part of it)."""
     name = repository_name(repository)
     if not (files or folder or archives):
         raise InvalidInput("Choose files, a folder or an archive to index.")
@@ -263,4 +261,4 @@ async def index_upload(
     if not unpacked.files:
         raise BadUpload("Nothing to index: every file was left out.", unpacked.dropped)
     request = IndexRequest(repository=name, files=unpacked.files, full_snapshot=False)
-    return Queued(await index_jobs.enqueue(conn, request), unpacked.dropped)
+    return Prepared(request, unpacked.dropped)

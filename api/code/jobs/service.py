@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from api.code import pipeline
 from api.code.index import service as code_index
 from api.code.index.chunking import MAX_FILE_BYTES
 from api.code.index.parsing import ParsePool, default_pool
@@ -267,30 +268,32 @@ async def _index_in_batches(
                 "build_graph": request.build_graph and is_last,
             }
         )
-        async with pool.acquire() as conn:
-            removed = 0
-            if is_last and request.full_snapshot:  # before the graph is rebuilt
+        removed = 0
+        if is_last and request.full_snapshot:  # before the graph is rebuilt
+            async with pool.acquire() as conn:
                 removed = await code_index.remove_absent(
                     conn, request.repository, [f.path for f in files]
                 )
-            outcome = await code_index.index_files(
-                conn,
-                embedders,
-                part,
-                parser=parser,
-                max_files=BATCH_FILES,
-                max_file_bytes=max_file_bytes,
+        # The batch is parsed and embedded with no connection held; it takes one per write.
+        outcome = await pipeline.index_files(
+            pool.acquire,
+            embedders,
+            part,
+            parser=parser,
+            max_files=BATCH_FILES,
+            max_file_bytes=max_file_bytes,
+        )
+        _observe_batch(metrics, outcome)
+        for key in TOTAL_KEYS:
+            result[key] += getattr(outcome, key)
+        if is_last:
+            result.update(
+                removed_files=removed,
+                indexed_nodes=outcome.indexed_nodes,
+                indexed_edges=outcome.indexed_edges,
             )
-            _observe_batch(metrics, outcome)
-            for key in TOTAL_KEYS:
-                result[key] += getattr(outcome, key)
-            if is_last:
-                result.update(
-                    removed_files=removed,
-                    indexed_nodes=outcome.indexed_nodes,
-                    indexed_edges=outcome.indexed_edges,
-                )
-            errors += [e.model_dump() for e in (*outcome.errors, *outcome.skipped_files)]
+        errors += [e.model_dump() for e in (*outcome.errors, *outcome.skipped_files)]
+        async with pool.acquire() as conn:
             recorded = await repository.progress(
                 conn,
                 job.lease,
@@ -302,42 +305,3 @@ async def _index_in_batches(
         if not recorded:
             raise LeaseLost
     return result
-
-
-async def work(
-    pool: asyncpg.Pool,
-    embedders: Embedders,
-    stop: asyncio.Event,
-    *,
-    worker: str,
-    poll_seconds: float = 1.0,
-    metrics: Metrics | None = None,
-    policy: LeasePolicy = LEASES,
-    max_file_bytes: int = MAX_FILE_BYTES,
-    parser: ParsePool | None = None,
-) -> None:
-    """Run jobs until `stop` is set, polling for new ones every `poll_seconds`.
-
-    A job in progress when `stop` is set goes back to the queue after its current batch.
-    """
-    while not stop.is_set():
-        try:
-            ran = await run_next(
-                pool,
-                embedders,
-                worker=worker,
-                metrics=metrics,
-                policy=policy,
-                stop=stop,
-                max_file_bytes=max_file_bytes,
-                parser=parser,
-            )
-        except DATABASE_UNAVAILABLE as exc:  # expected during an outage: no traceback
-            log.warning("index_worker_database_unavailable", worker=worker, error=repr(exc))
-            ran = False
-        except Exception:  # the worker must outlive any one failure
-            log.exception("index_worker_error", worker=worker)
-            ran = False
-        if not ran:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)

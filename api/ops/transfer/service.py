@@ -25,13 +25,13 @@ import numpy as np
 import structlog
 
 from api.code.graph import service as code_graph
-from api.code.index import repository as code_index_repository
+from api.code.index import service as code_index
 from api.code.index.texts import as_chunk, embedding_text, search_fields
 from api.core.config import Settings
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Vector
+from api.embeddings.texts import text_for_embedding
 from api.memory.events.repository import NewEvent, embedding_column_dimension
-from api.memory.events.service import text_for_embedding
 from api.ops.health.repository import schema_revision
 from api.ops.transfer import jsonl, repository
 from api.ops.transfer.schemas import (
@@ -250,7 +250,7 @@ async def _lock_repositories(
     """The locks indexing takes, in one order: an import never interleaves with an indexing
     of the same repository (and two sessions taking them sorted cannot deadlock)."""
     for name in sorted({record.repository for record in records}):
-        await code_index_repository.lock_repository(conn, name)
+        await code_index.lock_repository(conn, name)
 
 
 def _first_of_each(records: Sequence[T], skip: set[UUID]) -> list[T]:

@@ -20,6 +20,7 @@ from api.code.index import service as code_index
 from api.code.index import uploads
 from api.code.index.service import RepositoryNotFound
 from api.code.jobs import service as index_jobs
+from api.code.jobs import uploads as job_uploads
 from api.code.jobs.service import JobNotFound
 from api.code.search import service as code_search
 from api.code.search.schemas import (
@@ -30,12 +31,11 @@ from api.code.search.schemas import (
     VectorSearchRequest,
 )
 from api.core.database import Conn
-from api.core.dependencies import EmbeddersDep, MetricsDep, SettingsDep
+from api.core.dependencies import EmbeddersDep, MetricsDep, SettingsDep, TuningDep
 from api.core.errors import AppError, InvalidInput, clean_message
 from api.core.metrics import Metrics
+from api.core.vectors.schemas import SearchTuning
 from api.embeddings.factory import Embedders
-from api.memory.search.dependencies import TuningDep
-from api.memory.search.service import SearchTuning
 from api.web.ui.rendering import render
 
 router = APIRouter(prefix="/code")
@@ -98,7 +98,7 @@ async def upload(request: Request, conn: Conn, settings: SettingsDep) -> HTMLRes
     except HTTPException as exc:  # the body is too large or not multipart
         return await _code_page(request, conn, status_code=exc.status_code, upload_error=exc.detail)
     try:
-        queued = await uploads.index_upload(
+        queued = await job_uploads.index_upload(
             conn,
             name,
             **parts,

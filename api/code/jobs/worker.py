@@ -1,0 +1,56 @@
+"""The index job worker: run queued jobs until told to stop (`python -m workers` and the
+API's in-process worker both run this loop)."""
+
+import asyncio
+import contextlib
+
+import asyncpg
+import structlog
+
+from api.code.index.chunking import MAX_FILE_BYTES
+from api.code.index.parsing import ParsePool
+from api.code.jobs.service import LEASES, LeasePolicy, run_next
+from api.core.errors import DATABASE_UNAVAILABLE
+from api.core.metrics import Metrics
+from api.embeddings.factory import Embedders
+
+log = structlog.get_logger(__name__)
+
+
+async def work(
+    pool: asyncpg.Pool,
+    embedders: Embedders,
+    stop: asyncio.Event,
+    *,
+    worker: str,
+    poll_seconds: float = 1.0,
+    metrics: Metrics | None = None,
+    policy: LeasePolicy = LEASES,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    parser: ParsePool | None = None,
+) -> None:
+    """Run jobs until `stop` is set, polling for new ones every `poll_seconds`.
+
+    A job in progress when `stop` is set goes back to the queue after its current batch.
+    """
+    while not stop.is_set():
+        try:
+            ran = await run_next(
+                pool,
+                embedders,
+                worker=worker,
+                metrics=metrics,
+                policy=policy,
+                stop=stop,
+                max_file_bytes=max_file_bytes,
+                parser=parser,
+            )
+        except DATABASE_UNAVAILABLE as exc:  # expected during an outage: no traceback
+            log.warning("index_worker_database_unavailable", worker=worker, error=repr(exc))
+            ran = False
+        except Exception:  # the worker must outlive any one failure
+            log.exception("index_worker_error", worker=worker)
+            ran = False
+        if not ran:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
