@@ -19,7 +19,7 @@ import api
 from api.code.graph.router import router as code_graph_router
 from api.code.index.parsing import ParsePool
 from api.code.index.router import router as code_index_router
-from api.code.jobs import service as index_jobs
+from api.code.jobs import worker as index_worker
 from api.code.jobs.router import router as index_jobs_router
 from api.code.search.router import router as code_search_router
 from api.core.browser_guard import BrowserGuardMiddleware, policy_from_settings
@@ -96,7 +96,7 @@ def create_app(
             worker = None
             if settings.index_worker_in_process:
                 worker = asyncio.create_task(
-                    index_jobs.work(
+                    index_worker.work(
                         pool,
                         active,
                         stop_worker,

@@ -1,22 +1,20 @@
-"""Typed dependencies shared by routers: settings, embedders, metrics, parsed query filters.
+"""Typed dependencies shared by routers: settings, embedders, metrics, search tuning, paging.
 
 They are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread, and
 a thread hand-off per dependency cost a search request about a millisecond on two cores.
 """
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from pydantic import ValidationError
 
 from api.core.config import Settings
-from api.core.errors import InvalidInput, invalid_fields
+from api.core.errors import InvalidInput
 from api.core.metrics import Metrics
+from api.core.vectors.schemas import SearchTuning
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Embedder
-from api.memory.events.schemas import EventFilters
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -39,10 +37,16 @@ async def get_metrics(request: Request) -> Metrics:
     return metrics
 
 
+async def get_search_tuning(request: Request) -> SearchTuning:
+    settings: Settings = request.app.state.settings
+    return SearchTuning.from_settings(settings)
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EmbedderDep = Annotated[Embedder, Depends(get_text_embedder)]
 EmbeddersDep = Annotated[Embedders, Depends(get_embedders)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+TuningDep = Annotated[SearchTuning, Depends(get_search_tuning)]
 
 
 def parse_json_object(raw: str | None, *, name: str) -> dict[str, Any] | None:
@@ -60,30 +64,6 @@ def parse_json_object(raw: str | None, *, name: str) -> dict[str, Any] | None:
     return value
 
 
-def make_filters(
-    metadata: dict[str, Any] | None, ts_start: datetime | None, ts_end: datetime | None
-) -> EventFilters:
-    try:
-        return EventFilters(metadata=metadata, ts_start=ts_start, ts_end=ts_end)
-    except ValidationError as exc:
-        raise invalid_fields(exc, whole="query") from exc
-
-
-async def query_filters(
-    filter_metadata: Annotated[
-        str | None,
-        Query(description='Metadata containment filter as a JSON object, e.g. {"type": "note"}.'),
-    ] = None,
-    ts_start: Annotated[
-        datetime | None, Query(description="Earliest timestamp (ISO 8601).")
-    ] = None,
-    ts_end: Annotated[datetime | None, Query(description="Latest timestamp (ISO 8601).")] = None,
-) -> EventFilters:
-    metadata = parse_json_object(filter_metadata, name="filter_metadata")
-    return make_filters(metadata, ts_start, ts_end)
-
-
-QueryFilters = Annotated[EventFilters, Depends(query_filters)]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
 # Deep offsets make PostgreSQL read and drop every skipped row: bounded, and filters do the rest.
 MAX_OFFSET = 100_000

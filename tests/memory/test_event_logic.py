@@ -9,8 +9,9 @@ import pytest
 
 from api.core.errors import InvalidInput
 from api.core.ids import uuid7
-from api.memory.events.exceptions import InvalidEmbedding
-from api.memory.events.service import checked_vector, text_for_embedding
+from api.embeddings.exceptions import InvalidEmbedding
+from api.embeddings.texts import text_for_embedding
+from api.embeddings.vectors import checked_vector
 from api.memory.search.router import parse_vector_query
 
 FIELDS = ("text", "body", "message", "content", "title")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.memory.search.fusion import reciprocal_rank_fusion
+from api.core.vectors.fusion import reciprocal_rank_fusion
 
 
 def test_items_found_by_both_methods_rise():

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from api.core.vectors.schemas import SearchTuning
 from api.memory.events.schemas import EventFilters
-from api.memory.search.service import SearchTuning, nearest
+from api.memory.search.service import nearest
 
 NOTES = [
     "the billing migration moved invoices to the new ledger",

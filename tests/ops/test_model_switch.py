@@ -18,8 +18,8 @@ from api.core.errors import StartupError
 from api.core.migrations import head_revision, upgrade
 from api.embeddings.factory import Embedders, build_embedders
 from api.embeddings.protocol import Matrix
+from api.embeddings.texts import text_for_embedding
 from api.main import create_app
-from api.memory.events.service import text_for_embedding
 from api.ops.model_switch import service
 from api.ops.model_switch.repository import VECTOR_COLUMNS
 

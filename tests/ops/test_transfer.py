@@ -12,7 +12,7 @@ import pytest
 
 from api.code.index.chunking import Chunk
 from api.code.index.texts import embedding_text
-from api.memory.events.service import text_for_embedding
+from api.embeddings.texts import text_for_embedding
 from api.ops.transfer import service
 from api.ops.transfer.schemas import ImportReport
 

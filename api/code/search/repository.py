@@ -1,30 +1,34 @@
-"""SQL of code search: full text and trigram on names, nearest neighbours per vector column."""
+"""SQL of code search: full text and trigram on names, hydration, and the filter of nearest
+neighbours (whose SQL is shared with event search, in api/core/vectors)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from api.code.search.schemas import CodeFilters
-from api.embeddings.protocol import Vector
+from api.core.vectors.repository import Where
+from api.core.vectors.schemas import Candidate, VectorTarget
 
-Column = Literal["embedding_text", "embedding_code"]
-COLUMNS: dict[str, Column] = {"TEXT": "embedding_text", "CODE": "embedding_code"}
+# The vector column of each embedding domain, for the shared nearest-neighbour search.
+VECTORS = {
+    "TEXT": VectorTarget(table="code_chunks", alias="c", column="embedding_text"),
+    "CODE": VectorTarget(table="code_chunks", alias="c", column="embedding_code"),
+}
 CHUNK_COLUMNS = (
     "c.id, c.name, c.qualified_name, c.kind, c.language, c.repository, c.file_path, "
     "c.start_line, c.end_line, c.source_code, c.metadata"
 )
 
 
-@dataclass(frozen=True)
-class Candidate:
-    id: UUID
-    score: float
+def chunk_filter(filters: CodeFilters) -> Where:
+    """`filters` as the condition builder the shared nearest-neighbour SQL takes."""
+    return lambda params: filter_clause(filters, params)
 
 
 def filter_clause(filters: CodeFilters, params: list[Any]) -> str:
+    """SQL conditions for `filters`, appending their values to `params` as bind parameters."""
     conditions = ["TRUE"]
     for column, value in (
         ("c.repository", filters.repository),
@@ -69,63 +73,6 @@ async def lexical(
         *params,
     )
     return [Candidate(record["id"], record["score"]) for record in records]
-
-
-async def count_filtered(conn: asyncpg.Connection, filters: CodeFilters, *, cap: int) -> int:
-    params: list[Any] = []
-    where = filter_clause(filters, params)
-    params.append(cap + 1)
-    count: int = await conn.fetchval(
-        f"SELECT count(*) FROM (SELECT 1 FROM code_chunks c WHERE {where} LIMIT ${len(params)}) s",
-        *params,
-    )
-    return count
-
-
-async def nearest(
-    conn: asyncpg.Connection,
-    column: Column,
-    vector: Vector,
-    filters: CodeFilters,
-    *,
-    k: int,
-    exact: bool,
-    ef_search: int,
-) -> list[Candidate]:
-    """Top k by cosine distance on one vector column: exact over the filtered rows, or HNSW
-    with an iterative scan (score = distance)."""
-    params: list[Any] = [vector]
-    where = filter_clause(filters, params)
-    params.append(k)
-    if exact:
-        query = f"""
-            WITH candidates AS MATERIALIZED (
-                SELECT c.id, c.{column} <=> $1 AS distance FROM code_chunks c
-                WHERE {where} AND c.{column} IS NOT NULL
-            )
-            SELECT id, distance FROM candidates ORDER BY distance, id LIMIT ${len(params)}
-            """
-        records = await conn.fetch(query, *params)
-    else:
-        query = f"""
-            WITH nearest AS MATERIALIZED (
-                SELECT c.id, c.{column} <=> $1 AS distance FROM code_chunks c
-                WHERE {where} AND c.{column} IS NOT NULL
-                ORDER BY c.{column} <=> $1 LIMIT ${len(params)}
-            )
-            SELECT id, distance FROM nearest ORDER BY distance, id
-            """
-        async with conn.transaction():
-            await conn.execute(
-                """
-                SELECT set_config('hnsw.ef_search', $1, true),
-                       set_config('enable_seqscan', 'off', true),
-                       set_config('enable_bitmapscan', 'off', true)
-                """,
-                str(ef_search),
-            )
-            records = await conn.fetch(query, *params)
-    return [Candidate(record["id"], record["distance"]) for record in records]
 
 
 async def fetch_chunks(conn: asyncpg.Connection, ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""HTTP routes of code search (paths of MnemoLite v1)."""
+"""HTTP routes of code search (paths of MnemoLite v1). Routes that embed take the database,
+not a connection: the query is embedded before one is taken."""
 
 from fastapi import APIRouter
 
@@ -10,9 +11,8 @@ from api.code.search.schemas import (
     LexicalSearchRequest,
     VectorSearchRequest,
 )
-from api.core.database import Conn
-from api.core.dependencies import EmbeddersDep, MetricsDep
-from api.memory.search.dependencies import TuningDep
+from api.core.database import Conn, DatabaseDep
+from api.core.dependencies import EmbeddersDep, MetricsDep, TuningDep
 
 router = APIRouter(prefix="/v1/code/search", tags=["code"])
 
@@ -20,13 +20,15 @@ router = APIRouter(prefix="/v1/code/search", tags=["code"])
 @router.post("/hybrid", response_model=HybridSearchResponse)
 async def hybrid(
     request: HybridSearchRequest,
-    conn: Conn,
+    database: DatabaseDep,
     embedders: EmbeddersDep,
     tuning: TuningDep,
     metrics: MetricsDep,
 ) -> HybridSearchResponse:
     """Code by meaning and words: lexical, text-vector and code-vector lists fused by RRF."""
-    return await service.hybrid(conn, embedders, request, tuning=tuning, metrics=metrics)
+    return await service.hybrid_embed_first(
+        database, embedders, request, tuning=tuning, metrics=metrics
+    )
 
 
 @router.post("/lexical", response_model=CodeSearchResponse)
@@ -40,10 +42,12 @@ async def lexical(
 @router.post("/vector", response_model=CodeSearchResponse)
 async def vector(
     request: VectorSearchRequest,
-    conn: Conn,
+    database: DatabaseDep,
     embedders: EmbeddersDep,
     tuning: TuningDep,
     metrics: MetricsDep,
 ) -> CodeSearchResponse:
     """Code nearest to the query, by its description (TEXT) or its source (CODE)."""
-    return await service.vector(conn, embedders, request, tuning=tuning, metrics=metrics)
+    return await service.vector_embed_first(
+        database, embedders, request, tuning=tuning, metrics=metrics
+    )

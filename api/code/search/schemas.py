@@ -4,8 +4,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.memory.events.schemas import EmbeddingInput
-from api.memory.search.schemas import MAX_QUERY_CHARS  # one bound for every search
+from api.core.vectors.schemas import MAX_QUERY_CHARS  # one bound for every search
+from api.embeddings.vectors import EmbeddingInput
 
 
 class CodeFilters(BaseModel):

@@ -1,7 +1,8 @@
 """Code search: lexical (words of identifiers and comments), vector (either model), hybrid RRF.
 
 The server embeds the query when no vector is given (v1 did not, so its hybrid search was
-lexical in practice).
+lexical in practice). The `*_embed_first` forms embed before taking a connection, so no pooled
+connection waits on the model; the others take the vectors from a caller that did the same.
 """
 
 import asyncio
@@ -22,13 +23,15 @@ from api.code.search.schemas import (
     LexicalSearchRequest,
     VectorSearchRequest,
 )
+from api.core.database import Database
 from api.core.errors import InvalidInput
 from api.core.metrics import Metrics
+from api.core.vectors import service as vectors
+from api.core.vectors.fusion import reciprocal_rank_fusion
+from api.core.vectors.schemas import Candidate, SearchTuning, VectorTarget
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Embedder, Vector
-from api.memory.events.service import checked_vector
-from api.memory.search.fusion import reciprocal_rank_fusion
-from api.memory.search.service import SearchTuning
+from api.embeddings.vectors import checked_vector
 
 
 def name_like(query: str) -> bool:
@@ -75,15 +78,41 @@ async def vector(
     *,
     tuning: SearchTuning,
     metrics: Metrics | None = None,
+    query_vector: Vector | None = None,
+    started: float | None = None,
 ) -> CodeSearchResponse:
-    started = time.perf_counter()
-    embedder = embedders.text if request.embedding_domain == "TEXT" else embedders.code
-    query_vector = await _query_vector(embedder, request.query, request.embedding, "embedding")
-    column = repository.COLUMNS[request.embedding_domain]
-    found = await _nearest(conn, column, query_vector, request.filters, request.limit, tuning)
+    """`query_vector` is the query's, when the caller embedded it already."""
+    started = time.perf_counter() if started is None else started
+    if query_vector is None:
+        query_vector = await _vector_query(embedders, request)
+    target = repository.VECTORS[request.embedding_domain]
+    found = await _nearest(conn, target, query_vector, request.filters, request.limit, tuning)
     hits = await _hits(conn, found, score_field="vector_similarity", distance=True)
     _observe(metrics, "vector", started)
     return CodeSearchResponse(results=hits, total_results=len(hits))
+
+
+async def vector_embed_first(
+    database: Database,
+    embedders: Embedders,
+    request: VectorSearchRequest,
+    *,
+    tuning: SearchTuning,
+    metrics: Metrics | None = None,
+) -> CodeSearchResponse:
+    """`vector`, embedding the query before taking a connection."""
+    started = time.perf_counter()
+    query_vector = await _vector_query(embedders, request)
+    async with database.connection() as conn:
+        return await vector(
+            conn,
+            embedders,
+            request,
+            tuning=tuning,
+            metrics=metrics,
+            query_vector=query_vector,
+            started=started,
+        )
 
 
 async def hybrid(
@@ -93,12 +122,14 @@ async def hybrid(
     *,
     tuning: SearchTuning,
     metrics: Metrics | None = None,
+    query_vectors: tuple[Vector, Vector] | None = None,
+    started: float | None = None,
 ) -> HybridSearchResponse:
-    started = time.perf_counter()
-    if not (request.enable_lexical or request.enable_vector):
-        raise InvalidInput("Enable at least one of enable_lexical and enable_vector.")
+    """`query_vectors` are the query's (text, code) vectors, when the caller embedded them."""
+    started = time.perf_counter() if started is None else started
+    _check_enabled(request)
     pool = request.candidate_pool_size
-    rankings: dict[str, list[repository.Candidate]] = {}
+    rankings: dict[str, list[Candidate]] = {}
     if request.enable_lexical:
         rankings["lexical"] = await repository.lexical(
             conn,
@@ -109,17 +140,15 @@ async def hybrid(
             match_names=name_like(request.query),
         )
     if request.enable_vector:
-        text_vector, code_vector = await asyncio.gather(
-            _query_vector(embedders.text, request.query, request.embedding_text, "embedding_text"),
-            _query_vector(embedders.code, request.query, request.embedding_code, "embedding_code"),
-        )
-        columns: tuple[tuple[str, repository.Column, Vector], ...] = (
-            ("vector_text", "embedding_text", text_vector),
-            ("vector_code", "embedding_code", code_vector),
-        )
-        for name, column, query_vector in columns:
+        if query_vectors is None:
+            query_vectors = await _hybrid_queries(embedders, request)
+        text_vector, code_vector = query_vectors
+        for name, domain, query_vector in (
+            ("vector_text", "TEXT", text_vector),
+            ("vector_code", "CODE", code_vector),
+        ):
             rankings[name] = await _nearest(
-                conn, column, query_vector, request.filters, pool, tuning
+                conn, repository.VECTORS[domain], query_vector, request.filters, pool, tuning
             )
     weights = {
         "lexical": request.lexical_weight,
@@ -163,9 +192,54 @@ async def hybrid(
     return HybridSearchResponse(results=results, metadata=metadata)
 
 
+async def hybrid_embed_first(
+    database: Database,
+    embedders: Embedders,
+    request: HybridSearchRequest,
+    *,
+    tuning: SearchTuning,
+    metrics: Metrics | None = None,
+) -> HybridSearchResponse:
+    """`hybrid`, embedding the query (both models) before taking a connection."""
+    started = time.perf_counter()
+    _check_enabled(request)
+    query_vectors = await _hybrid_queries(embedders, request) if request.enable_vector else None
+    async with database.connection() as conn:
+        return await hybrid(
+            conn,
+            embedders,
+            request,
+            tuning=tuning,
+            metrics=metrics,
+            query_vectors=query_vectors,
+            started=started,
+        )
+
+
+def _check_enabled(request: HybridSearchRequest) -> None:
+    if not (request.enable_lexical or request.enable_vector):
+        raise InvalidInput("Enable at least one of enable_lexical and enable_vector.")
+
+
 def _observe(metrics: Metrics | None, mode: str, started: float) -> None:
     if metrics is not None:
         metrics.code_search_seconds.labels(mode).observe(time.perf_counter() - started)
+
+
+async def _vector_query(embedders: Embedders, request: VectorSearchRequest) -> Vector:
+    embedder = embedders.text if request.embedding_domain == "TEXT" else embedders.code
+    return await _query_vector(embedder, request.query, request.embedding, "embedding")
+
+
+async def _hybrid_queries(
+    embedders: Embedders, request: HybridSearchRequest
+) -> tuple[Vector, Vector]:
+    """The (text, code) vectors of a hybrid query, both models at once."""
+    text_vector, code_vector = await asyncio.gather(
+        _query_vector(embedders.text, request.query, request.embedding_text, "embedding_text"),
+        _query_vector(embedders.code, request.query, request.embedding_code, "embedding_code"),
+    )
+    return text_vector, code_vector
 
 
 async def _query_vector(
@@ -180,31 +254,28 @@ async def _query_vector(
 
 async def _nearest(
     conn: asyncpg.Connection,
-    column: repository.Column,
+    target: VectorTarget,
     query_vector: Vector,
     filters: CodeFilters,
     k: int,
     tuning: SearchTuning,
-) -> list[repository.Candidate]:
+) -> list[Candidate]:
     """Exact over the filtered rows when they are few (so nothing is lost), else HNSW."""
-    exact = False
-    if filters.active and tuning.exact_max_rows > 0:
-        matching = await repository.count_filtered(conn, filters, cap=tuning.exact_max_rows)
-        exact = matching <= tuning.exact_max_rows
-    return await repository.nearest(
+    found = await vectors.nearest(
         conn,
-        column,
+        target,
         query_vector,
-        filters,
+        repository.chunk_filter(filters),
+        filtered=filters.active,
         k=k,
-        exact=exact,
-        ef_search=max(tuning.ef_search, k),
+        tuning=tuning,
     )
+    return found.candidates
 
 
 async def _hits(
     conn: asyncpg.Connection,
-    found: list[repository.Candidate],
+    found: list[Candidate],
     *,
     score_field: str,
     distance: bool = False,

@@ -1,6 +1,6 @@
 """Errors of the events domain; each carries its HTTP status."""
 
-from api.core.errors import AppError, InvalidInput, NotFound, PayloadTooLarge
+from api.core.errors import AppError, NotFound, PayloadTooLarge
 
 
 class EventNotFound(NotFound):
@@ -8,10 +8,6 @@ class EventNotFound(NotFound):
 
     def __init__(self, event_id: object) -> None:
         super().__init__(f"No event with id {event_id}.")
-
-
-class InvalidEmbedding(InvalidInput):
-    error = "invalid_embedding"
 
 
 class UnrenderableEvent(AppError):

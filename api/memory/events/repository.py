@@ -9,20 +9,10 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 import pgvector
-import structlog
 
-from api.core.json_limits import JsonLimitError, load_stored
 from api.embeddings.protocol import Vector
-from api.memory.events.exceptions import UnrenderableEvent
 from api.memory.events.schemas import EventFilters, EventRead
-
-log = structlog.get_logger(__name__)
-
-# Column lists are constants chosen by code, never by callers. Content and metadata are read as
-# text and decoded here, row by row, so that one row the service cannot serve (see
-# api/core/json_limits.py) is left out instead of failing every read that meets it.
-COLUMNS = "e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata"
-COLUMNS_WITH_EMBEDDING = COLUMNS + ", e.embedding"
+from api.memory.events.sql import COLUMNS, columns, filter_clause, to_event, to_events
 
 
 @dataclass(frozen=True)
@@ -32,59 +22,6 @@ class NewEvent:
     content: dict[str, Any]
     metadata: dict[str, Any]
     embedding: Vector
-
-
-def columns(include_embedding: bool) -> str:
-    return COLUMNS_WITH_EMBEDDING if include_embedding else COLUMNS
-
-
-def to_event(record: asyncpg.Record, **extra: Any) -> EventRead:
-    """The event of a row selected with `columns()`, or UnrenderableEvent."""
-    values = {}
-    for field in ("content", "metadata"):
-        try:
-            values[field] = load_stored(record[field])
-        except JsonLimitError as exc:
-            raise UnrenderableEvent(record["id"], f"{field} is {exc}") from None
-    embedding = record.get("embedding")
-    return EventRead(
-        id=record["id"],
-        timestamp=record["timestamp"],
-        content=values["content"],
-        metadata=values["metadata"],
-        embedding=embedding.to_list() if embedding is not None else None,
-        **extra,
-    )
-
-
-def to_events(records: Sequence[asyncpg.Record]) -> list[EventRead | None]:
-    """The events of `records`, in order; None in place of a row that cannot be served (it is
-    logged), so a caller paging by offset still knows how many rows it read."""
-    events: list[EventRead | None] = []
-    for record in records:
-        try:
-            events.append(to_event(record))
-        except UnrenderableEvent as exc:
-            log.warning("event_unrenderable", event_id=str(exc.event_id), reason=exc.reason)
-            events.append(None)
-    return events
-
-
-def filter_clause(filters: EventFilters | None, params: list[Any]) -> str:
-    """SQL conditions for `filters`, appending their values to `params` as bind parameters."""
-    conditions = ["TRUE"]
-    if filters is None:
-        return conditions[0]
-    if filters.metadata:
-        params.append(filters.metadata)
-        conditions.append(f"e.metadata @> ${len(params)}::jsonb")
-    if filters.ts_start is not None:
-        params.append(filters.ts_start)
-        conditions.append(f"e.timestamp >= ${len(params)}")
-    if filters.ts_end is not None:
-        params.append(filters.ts_end)
-        conditions.append(f"e.timestamp <= ${len(params)}")
-    return " AND ".join(conditions)
 
 
 async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> list[EventRead]:

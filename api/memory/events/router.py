@@ -1,25 +1,19 @@
-"""HTTP routes of the events API (paths of MnemoLite v1, plus batch creation)."""
+"""HTTP routes of the events API (paths of MnemoLite v1, plus batch creation).
+
+POST /v1/events/search/embedding is a search: it lives in api/memory/search/router.py, which
+sits above events."""
 
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Response, status
 
 from api.core.database import Conn, DatabaseDep
-from api.core.dependencies import (
-    EmbedderDep,
-    IncludeEmbedding,
-    Limit,
-    MetricsDep,
-    Offset,
-    QueryFilters,
-    SettingsDep,
-)
+from api.core.dependencies import EmbedderDep, IncludeEmbedding, Limit, Offset, SettingsDep
 from api.core.idempotency.dependencies import IdempotencyKeyDep, mark_replay
 from api.memory.events import service
-from api.memory.events.dependencies import ValidEvent
+from api.memory.events.dependencies import QueryFilters, ValidEvent
 from api.memory.events.schemas import (
-    EmbeddingInput,
     EventBatchCreate,
     EventBatchRead,
     EventCreate,
@@ -29,9 +23,6 @@ from api.memory.events.schemas import (
     FilterMetadata,
     JsonObject,
 )
-from api.memory.search import service as search_service
-from api.memory.search.dependencies import TuningDep
-from api.memory.search.schemas import SearchRequest
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -124,18 +115,3 @@ async def filter_by_metadata(
         conn, filters=EventFilters(metadata=metadata), limit=limit, offset=offset
     )
     return page.data
-
-
-@router.post("/search/embedding", response_model=list[EventRead])
-async def search_by_embedding(
-    vector: Annotated[EmbeddingInput, Body(description="The query vector.")],
-    conn: Conn,
-    embedder: EmbedderDep,
-    tuning: TuningDep,
-    metrics: MetricsDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 5,
-) -> list[EventRead]:
-    """Events nearest to a supplied vector, with similarity_score and distance."""
-    request = SearchRequest(vector=vector, mode="vector", limit=limit)
-    result = await search_service.search(conn, embedder, request, tuning=tuning, metrics=metrics)
-    return [EventRead(**hit.model_dump(exclude={"score", "ranks"})) for hit in result.data]

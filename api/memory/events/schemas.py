@@ -15,9 +15,8 @@ from pydantic import (
 )
 
 from api.core.json_limits import check_storable
+from api.embeddings.vectors import EmbeddingInput
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-EmbeddingInput = Annotated[list[FiniteFloat], Field(min_length=1, max_length=16_000)]
 # Real metadata is a few levels deep; a filter far deeper only costs the server (JSON parsing,
 # containment checks) and could reach PostgreSQL's stack depth limit.
 MAX_FILTER_DEPTH = 32

@@ -1,13 +1,11 @@
 """Use cases of the events API: write, read, patch, delete and list events."""
 
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-import numpy as np
 
 from api.core.database import Database
 from api.core.errors import InvalidInput, PayloadTooLarge
@@ -15,14 +13,12 @@ from api.core.idempotency import service as idempotency
 from api.core.idempotency.service import IdempotencyKey, Outcome
 from api.core.ids import uuid7
 from api.core.json_limits import JsonLimitError, check_storable
+from api.embeddings.exceptions import InvalidEmbedding
 from api.embeddings.protocol import Embedder, Vector
+from api.embeddings.texts import text_for_embedding
+from api.embeddings.vectors import checked_vector
 from api.memory.events import repository
-from api.memory.events.exceptions import (
-    EventNotFound,
-    InvalidEmbedding,
-    TextTooLargeToIndex,
-    UnrenderableEvent,
-)
+from api.memory.events.exceptions import EventNotFound, TextTooLargeToIndex, UnrenderableEvent
 from api.memory.events.schemas import (
     Activity,
     ActivityBucket,
@@ -33,51 +29,6 @@ from api.memory.events.schemas import (
     EventRead,
     PageMeta,
 )
-
-
-def text_for_embedding(content: dict[str, Any], fields: Sequence[str]) -> str:
-    """The text an event is embedded from.
-
-    The first non-empty string among `fields` (text, body, message, content, title by default);
-    else every string value of the content in order; else the content as compact JSON.
-    """
-    for field in fields:
-        value = content.get(field)
-        if isinstance(value, str) and value.strip():
-            return value
-    strings = [value for value in _string_values(content) if value.strip()]
-    if strings:
-        return "\n".join(strings)
-    return json.dumps(content, separators=(",", ":"), sort_keys=True)
-
-
-def _string_values(value: Any) -> Iterator[str]:
-    """Every string value, in document order; iterative, as stored rows may be deep."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-
-
-def checked_vector(values: Sequence[float], dimension: int, *, label: str = "embedding") -> Vector:
-    """A caller-supplied vector as float32, or InvalidEmbedding saying what is wrong."""
-    if len(values) != dimension:
-        raise InvalidEmbedding(
-            f"{label} has {len(values)} dimensions; this service stores {dimension}-dimensional "
-            "vectors (EMBEDDING_DIMENSION)."
-        )
-    with np.errstate(over="ignore"):  # overflow to inf is reported just below
-        vector = np.asarray(values, dtype=np.float32)
-    if not np.isfinite(vector).all():
-        raise InvalidEmbedding(f"{label} contains a value too large for float32.")
-    if not np.any(vector):
-        raise InvalidEmbedding(f"{label} is all zeros; cosine distance is undefined for it.")
-    return vector
 
 
 async def prepare_events(

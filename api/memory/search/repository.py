@@ -1,107 +1,28 @@
-"""SQL of event search: nearest neighbours (exact or HNSW), full-text matches, hydration."""
+"""SQL of event search: full-text matches, hydration, and the filter of nearest neighbours
+(whose SQL is shared with code search, in api/core/vectors)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from api.core.vectors.repository import Where
+from api.core.vectors.schemas import Candidate, VectorTarget
 from api.embeddings.protocol import Vector
-from api.memory.events.repository import columns, filter_clause, to_events
 from api.memory.events.schemas import EventFilters, EventRead
+from api.memory.events.sql import columns, filter_clause, to_events
 
 TEXT_SEARCH_CONFIG = "english"  # must match the generated column in migration 0003
 
 
-@dataclass(frozen=True)
-class Candidate:
-    id: UUID
-    score: float  # distance for vector candidates, ts_rank_cd for lexical ones
+# The vector column event search ranks by, for the shared nearest-neighbour search.
+EVENT_VECTORS = VectorTarget(table="events", alias="e", column="embedding")
 
 
-async def count_filtered(conn: asyncpg.Connection, filters: EventFilters, *, cap: int) -> int:
-    """How many events match `filters`, counting no further than `cap` + 1."""
-    params: list[Any] = []
-    where = filter_clause(filters, params)
-    params.append(cap + 1)
-    count: int = await conn.fetchval(
-        f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE {where} LIMIT ${len(params)}) s",
-        *params,
-    )
-    return count
-
-
-async def nearest_exact(
-    conn: asyncpg.Connection, vector: Vector, filters: EventFilters | None, *, k: int
-) -> list[Candidate]:
-    """Exact cosine distance over the rows the filter selects (for selective filters).
-
-    The MATERIALIZED CTE keeps the planner from walking the HNSW index and post-filtering,
-    which loses most results when few rows match.
-    """
-    params: list[Any] = [vector]
-    where = filter_clause(filters, params)
-    params.append(k)
-    records = await conn.fetch(
-        f"""
-        WITH candidates AS MATERIALIZED (
-            SELECT e.id, e.embedding <=> $1 AS distance
-            FROM events e
-            WHERE {where} AND e.embedding IS NOT NULL
-        )
-        SELECT id, distance FROM candidates ORDER BY distance, id LIMIT ${len(params)}
-        """,
-        *params,
-    )
-    return [Candidate(record["id"], record["distance"]) for record in records]
-
-
-async def nearest_hnsw(
-    conn: asyncpg.Connection,
-    vector: Vector,
-    filters: EventFilters | None,
-    *,
-    k: int,
-    ef_search: int,
-    session_ef_search: int,
-) -> list[Candidate]:
-    """Approximate nearest neighbours through the HNSW index.
-
-    Iterative scans (pgvector 0.8, on for every pooled session) keep walking the graph until
-    `k` rows pass the filter; relaxed order is restored by the outer ORDER BY. Without a filter
-    and within the session's ef_search the query runs as is, in one round trip; otherwise a
-    short transaction raises ef_search and keeps the planner on the vector index.
-    """
-    params: list[Any] = [vector]
-    where = filter_clause(filters, params)
-    params.append(k)
-    query = f"""
-        WITH nearest AS MATERIALIZED (
-            SELECT e.id, e.embedding <=> $1 AS distance
-            FROM events e
-            WHERE {where} AND e.embedding IS NOT NULL
-            ORDER BY e.embedding <=> $1
-            LIMIT ${len(params)}
-        )
-        SELECT id, distance FROM nearest ORDER BY distance, id
-        """
-    filtered = filters is not None and filters.active
-    if not filtered and ef_search <= session_ef_search:
-        records = await conn.fetch(query, *params)
-    else:
-        async with conn.transaction():
-            await conn.execute(
-                """
-                SELECT set_config('hnsw.ef_search', $1, true),
-                       set_config('hnsw.iterative_scan', 'relaxed_order', true),
-                       set_config('enable_seqscan', 'off', true),
-                       set_config('enable_bitmapscan', 'off', true)
-                """,
-                str(ef_search),
-            )
-            records = await conn.fetch(query, *params)
-    return [Candidate(record["id"], record["distance"]) for record in records]
+def event_filter(filters: EventFilters | None) -> Where:
+    """`filters` as the condition builder the shared nearest-neighbour SQL takes."""
+    return lambda params: filter_clause(filters, params)
 
 
 async def lexical_matches(

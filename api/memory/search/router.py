@@ -1,4 +1,4 @@
-"""HTTP routes of event search: GET (v1 query parameters) and POST (JSON body)."""
+"""HTTP routes of event search: GET (v1 query parameters), POST (JSON body), by embedding."""
 
 import base64
 import binascii
@@ -7,17 +7,27 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from pydantic import ValidationError
 
 from api.core.database import DatabaseDep
-from api.core.dependencies import EmbedderDep, IncludeEmbedding, MetricsDep, parse_json_object
+from api.core.dependencies import (
+    EmbedderDep,
+    IncludeEmbedding,
+    MetricsDep,
+    TuningDep,
+    parse_json_object,
+)
 from api.core.errors import InvalidInput, invalid_fields
+from api.core.vectors.schemas import MAX_QUERY_CHARS
+from api.embeddings.vectors import EmbeddingInput
+from api.memory.events.schemas import EventRead
 from api.memory.search import service
-from api.memory.search.dependencies import TuningDep
-from api.memory.search.schemas import MAX_QUERY_CHARS, SearchMode, SearchRequest, SearchResponse
+from api.memory.search.schemas import SearchMode, SearchRequest, SearchResponse
 
-router = APIRouter(prefix="/v1/search", tags=["search"])
+search_routes = APIRouter(prefix="/v1/search", tags=["search"])
+# v1 put vector search under /v1/events; the path stays, the route lives with search.
+event_routes = APIRouter(prefix="/v1/events", tags=["events"])
 
 
 def parse_vector_query(raw: str | None) -> tuple[list[float] | None, str | None]:
@@ -48,7 +58,7 @@ def parse_vector_query(raw: str | None) -> tuple[list[float] | None, str | None]
     return None, raw
 
 
-@router.get("", response_model=SearchResponse)
+@search_routes.get("", response_model=SearchResponse)
 async def search_get(
     database: DatabaseDep,
     embedder: EmbedderDep,
@@ -98,7 +108,7 @@ async def search_get(
     )
 
 
-@router.post("", response_model=SearchResponse)
+@search_routes.post("", response_model=SearchResponse)
 async def search_post(
     request: SearchRequest,
     database: DatabaseDep,
@@ -110,3 +120,26 @@ async def search_post(
     return await service.search_embed_first(
         database, embedder, request, tuning=tuning, metrics=metrics
     )
+
+
+@event_routes.post("/search/embedding", response_model=list[EventRead])
+async def search_by_embedding(
+    vector: Annotated[EmbeddingInput, Body(description="The query vector.")],
+    database: DatabaseDep,
+    embedder: EmbedderDep,
+    tuning: TuningDep,
+    metrics: MetricsDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 5,
+) -> list[EventRead]:
+    """Events nearest to a supplied vector, with similarity_score and distance."""
+    request = SearchRequest(vector=vector, mode="vector", limit=limit)
+    result = await service.search_embed_first(
+        database, embedder, request, tuning=tuning, metrics=metrics
+    )
+    return [EventRead(**hit.model_dump(exclude={"score", "ranks"})) for hit in result.data]
+
+
+# Included last: include_router copies the routes declared above.
+router = APIRouter()
+router.include_router(search_routes)
+router.include_router(event_routes)

@@ -5,10 +5,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from api.memory.events.schemas import EmbeddingInput, EventRead, FilterMetadata, as_utc
+from api.core.vectors.schemas import MAX_QUERY_CHARS
+from api.embeddings.vectors import EmbeddingInput
+from api.memory.events.schemas import EventRead, FilterMetadata, as_utc
 
 SearchMode = Literal["hybrid", "vector", "lexical"]
-MAX_QUERY_CHARS = 2_000
 
 
 class SearchRequest(BaseModel):

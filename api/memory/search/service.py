@@ -1,36 +1,21 @@
 """Event search: vector, lexical, hybrid (reciprocal rank fusion) and filter-only queries."""
 
 import time
-from dataclasses import dataclass
 
 import asyncpg
 
 from api.core.database import Database
 from api.core.errors import InvalidInput
 from api.core.metrics import Metrics
+from api.core.vectors import service as vectors
+from api.core.vectors.fusion import reciprocal_rank_fusion
+from api.core.vectors.schemas import Candidate, Neighbours, SearchTuning
 from api.embeddings.protocol import Embedder, Vector
-from api.memory.events import repository as events_repository
+from api.embeddings.vectors import checked_vector
+from api.memory.events import service as events
 from api.memory.events.schemas import EventFilters, EventRead
-from api.memory.events.service import checked_vector
 from api.memory.search import repository
-from api.memory.search.fusion import reciprocal_rank_fusion
 from api.memory.search.schemas import SearchHit, SearchMeta, SearchRequest, SearchResponse
-
-
-@dataclass(frozen=True)
-class SearchTuning:
-    """The settings that shape a search (from Settings; explicit so workers can pass them)."""
-
-    ef_search: int = 64
-    exact_max_rows: int = 5_000
-    candidate_pool: int = 50
-    rrf_k: int = 60
-
-
-@dataclass(frozen=True)
-class Neighbours:
-    candidates: list[repository.Candidate]
-    strategy: str
 
 
 async def nearest(
@@ -41,25 +26,16 @@ async def nearest(
     k: int,
     tuning: SearchTuning,
 ) -> Neighbours:
-    """Top-k by cosine distance, choosing the plan that cannot lose filtered results.
-
-    A selective filter (at most `exact_max_rows` matching rows, found with a capped count)
-    is answered exactly over those rows; otherwise HNSW with an iterative scan.
-    """
-    if filters is not None and filters.active and tuning.exact_max_rows > 0:
-        matching = await repository.count_filtered(conn, filters, cap=tuning.exact_max_rows)
-        if matching <= tuning.exact_max_rows:
-            candidates = await repository.nearest_exact(conn, vector, filters, k=k)
-            return Neighbours(candidates, "exact")
-    candidates = await repository.nearest_hnsw(
+    """Top-k events by cosine distance: exact over a selective filter's rows, else HNSW."""
+    return await vectors.nearest(
         conn,
+        repository.EVENT_VECTORS,
         vector,
-        filters,
+        repository.event_filter(filters),
+        filtered=filters is not None and filters.active,
         k=k,
-        ef_search=max(tuning.ef_search, k),
-        session_ef_search=tuning.ef_search,
+        tuning=tuning,
     )
-    return Neighbours(candidates, "hnsw")
 
 
 async def search(
@@ -156,16 +132,15 @@ async def _query_vector(embedder: Embedder, request: SearchRequest) -> Vector:
 async def _filter_only(
     conn: asyncpg.Connection, request: SearchRequest, filters: EventFilters
 ) -> tuple[list[SearchHit], bool, str | None]:
-    rows = await events_repository.list_events(
+    page = await events.list_events(
         conn,
         filters=filters,
-        limit=request.limit + 1,
+        limit=request.limit,
         offset=request.offset,
         include_embedding=request.include_embedding,
     )
-    # A row that cannot be served is left out: the page is one short, offsets stay exact.
-    hits = [SearchHit(**row.model_dump()) for row in rows[: request.limit] if row is not None]
-    return hits, len(rows) > request.limit, None
+    hits = [SearchHit(**event.model_dump()) for event in page.data]
+    return hits, page.meta.has_more, None
 
 
 async def _vector(
@@ -239,9 +214,7 @@ async def _hybrid(
     return hits, len(fused) > request.offset + request.limit, found.strategy
 
 
-def _within(
-    candidates: list[repository.Candidate], threshold: float | None
-) -> list[repository.Candidate]:
+def _within(candidates: list[Candidate], threshold: float | None) -> list[Candidate]:
     if threshold is None:
         return candidates
     return [c for c in candidates if c.score <= threshold]

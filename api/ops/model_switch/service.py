@@ -25,8 +25,8 @@ import structlog
 from api.code.index.texts import as_chunk, embedding_text
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Embedder, Vector
+from api.embeddings.texts import text_for_embedding
 from api.memory.events.repository import embedding_column_dimension
-from api.memory.events.service import text_for_embedding
 from api.ops.health.repository import schema_revision
 from api.ops.model_switch import repository
 from api.ops.model_switch.repository import VECTOR_COLUMNS

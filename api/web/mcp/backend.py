@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from api.core.config import Settings
 from api.core.database import Database
 from api.core.metrics import Metrics
+from api.core.vectors.schemas import SearchTuning
 from api.embeddings.factory import Embedders
-from api.memory.search.service import SearchTuning
 
 
 class BackendUnavailable(RuntimeError):
@@ -23,12 +23,7 @@ class Backend:
 
     @property
     def tuning(self) -> SearchTuning:
-        return SearchTuning(
-            ef_search=self.settings.hnsw_ef_search,
-            exact_max_rows=self.settings.search_exact_max_rows,
-            candidate_pool=self.settings.search_candidate_pool,
-            rrf_k=self.settings.search_rrf_k,
-        )
+        return SearchTuning.from_settings(self.settings)
 
 
 # Read at call time: the pool and the models exist only once the lifespan (HTTP) or the stdio

@@ -22,10 +22,11 @@ from api.code.jobs import service as index_jobs
 from api.code.search import service as code_search
 from api.code.search.schemas import CodeFilters, HybridSearchRequest
 from api.core.errors import InvalidInput, NotFound
+from api.core.vectors.schemas import MAX_QUERY_CHARS
 from api.memory.events import service as events
 from api.memory.events.schemas import EventCreate, FilterMetadata, JsonObject
 from api.memory.search import service as search
-from api.memory.search.schemas import MAX_QUERY_CHARS, SearchRequest
+from api.memory.search.schemas import SearchRequest
 from api.web.mcp.backend import BackendGetter
 from api.web.mcp.views import compact_event, compact_hit, compact_job, compact_node, full_event
 
@@ -230,10 +231,9 @@ def register_tools(server: MCPServer[Any], backend: BackendGetter) -> None:
             filters=CodeFilters(repository=repository, language=language, chunk_type=kind),
             top_k=limit,
         )
-        async with ready.database.connection() as conn:
-            found = await code_search.hybrid(
-                conn, ready.embedders, request, tuning=ready.tuning, metrics=ready.metrics
-            )
+        found = await code_search.hybrid_embed_first(
+            ready.database, ready.embedders, request, tuning=ready.tuning, metrics=ready.metrics
+        )
         results = [compact_hit(hit) for hit in found.results]
         return {"results": results, "count": len(results)}
 

@@ -6,7 +6,7 @@ from typing import Any
 from api.code.graph.schemas import GraphNode, NodeMatch
 from api.code.jobs.schemas import JobRead
 from api.code.search.schemas import CodeHit
-from api.memory.events import service as events
+from api.embeddings.texts import text_for_embedding
 from api.memory.events.schemas import EventRead
 from api.web.mcp.backend import Backend
 
@@ -27,7 +27,7 @@ def snippet(source: str, lines: int = SNIPPET_LINES) -> str:
 
 
 def compact_event(event: EventRead, backend: Backend) -> dict[str, Any]:
-    text = events.text_for_embedding(event.content, backend.settings.embedding_text_fields)
+    text = text_for_embedding(event.content, backend.settings.embedding_text_fields)
     return {
         "id": str(event.id),
         "timestamp": event.timestamp.isoformat(),

@@ -16,13 +16,13 @@ from pydantic import ValidationError
 
 from api.code.index import service as code_index
 from api.core.database import Conn
-from api.core.dependencies import MAX_OFFSET, EmbedderDep, MetricsDep, make_filters
+from api.core.dependencies import MAX_OFFSET, EmbedderDep, MetricsDep, TuningDep
 from api.core.errors import AppError, InvalidInput
 from api.core.json_limits import too_deep_message
 from api.memory.events import service as events
+from api.memory.events.dependencies import make_filters
 from api.memory.events.exceptions import EventNotFound, UnrenderableEvent
 from api.memory.search import service as search
-from api.memory.search.dependencies import TuningDep
 from api.memory.search.schemas import SearchRequest
 from api.ops.health import service as health
 from api.web.ui import code_pages, graph_pages

@@ -1,0 +1,109 @@
+"""SQL of nearest-neighbour search over any allow-listed vector column (see VectorTarget).
+
+The domain supplies its filter as `where`: a function that appends its values to the bind
+parameters it is given and returns SQL conditions over the target's alias. Values always travel
+as bind parameters.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from api.core.vectors.schemas import Candidate, QueryVector, VectorTarget
+
+Where = Callable[[list[Any]], str]
+
+
+async def count_matching(
+    conn: asyncpg.Connection, target: VectorTarget, where: Where, *, cap: int
+) -> int:
+    """How many rows `where` selects, counting no further than `cap` + 1."""
+    params: list[Any] = []
+    conditions = where(params)
+    params.append(cap + 1)
+    count: int = await conn.fetchval(
+        f"""
+        SELECT count(*) FROM (
+            SELECT 1 FROM {target.table} {target.alias} WHERE {conditions} LIMIT ${len(params)}
+        ) s
+        """,
+        *params,
+    )
+    return count
+
+
+async def nearest_exact(
+    conn: asyncpg.Connection, target: VectorTarget, vector: QueryVector, where: Where, *, k: int
+) -> list[Candidate]:
+    """Exact cosine distance over the rows the filter selects (for selective filters).
+
+    The MATERIALIZED CTE keeps the planner from walking the HNSW index and post-filtering,
+    which loses most results when few rows match.
+    """
+    params: list[Any] = [vector]
+    conditions = where(params)
+    params.append(k)
+    column = f"{target.alias}.{target.column}"
+    records = await conn.fetch(
+        f"""
+        WITH candidates AS MATERIALIZED (
+            SELECT {target.alias}.id, {column} <=> $1 AS distance
+            FROM {target.table} {target.alias}
+            WHERE {conditions} AND {column} IS NOT NULL
+        )
+        SELECT id, distance FROM candidates ORDER BY distance, id LIMIT ${len(params)}
+        """,
+        *params,
+    )
+    return [Candidate(record["id"], record["distance"]) for record in records]
+
+
+async def nearest_hnsw(
+    conn: asyncpg.Connection,
+    target: VectorTarget,
+    vector: QueryVector,
+    where: Where,
+    *,
+    filtered: bool,
+    k: int,
+    ef_search: int,
+    session_ef_search: int,
+) -> list[Candidate]:
+    """Approximate nearest neighbours through the HNSW index.
+
+    Iterative scans (pgvector 0.8, on for every pooled session) keep walking the graph until
+    `k` rows pass the filter; relaxed order is restored by the outer ORDER BY. Without a filter
+    and within the session's ef_search the query runs as is, in one round trip; otherwise a
+    short transaction raises ef_search and keeps the planner on the vector index.
+    """
+    params: list[Any] = [vector]
+    conditions = where(params)
+    params.append(k)
+    column = f"{target.alias}.{target.column}"
+    query = f"""
+        WITH nearest AS MATERIALIZED (
+            SELECT {target.alias}.id, {column} <=> $1 AS distance
+            FROM {target.table} {target.alias}
+            WHERE {conditions} AND {column} IS NOT NULL
+            ORDER BY {column} <=> $1
+            LIMIT ${len(params)}
+        )
+        SELECT id, distance FROM nearest ORDER BY distance, id
+        """
+    if not filtered and ef_search <= session_ef_search:
+        records = await conn.fetch(query, *params)
+    else:
+        async with conn.transaction():
+            # `true`: local to this transaction, so the pooled session keeps its settings.
+            await conn.execute(
+                """
+                SELECT set_config('hnsw.ef_search', $1, true),
+                       set_config('hnsw.iterative_scan', 'relaxed_order', true),
+                       set_config('enable_seqscan', 'off', true),
+                       set_config('enable_bitmapscan', 'off', true)
+                """,
+                str(ef_search),
+            )
+            records = await conn.fetch(query, *params)
+    return [Candidate(record["id"], record["distance"]) for record in records]

@@ -1,0 +1,41 @@
+"""Nearest neighbours of a query vector, choosing the plan that cannot lose filtered results."""
+
+import asyncpg
+
+from api.core.vectors import repository
+from api.core.vectors.repository import Where
+from api.core.vectors.schemas import Neighbours, QueryVector, SearchTuning, VectorTarget
+
+
+async def nearest(
+    conn: asyncpg.Connection,
+    target: VectorTarget,
+    vector: QueryVector,
+    where: Where,
+    *,
+    filtered: bool,
+    k: int,
+    tuning: SearchTuning,
+) -> Neighbours:
+    """Top-k rows of `target` by cosine distance (score = distance).
+
+    A selective filter (at most `exact_max_rows` matching rows, found with a capped count) is
+    answered exactly over those rows; otherwise HNSW with an iterative scan. `filtered` says
+    whether `where` selects anything less than the whole table.
+    """
+    if filtered and tuning.exact_max_rows > 0:
+        matching = await repository.count_matching(conn, target, where, cap=tuning.exact_max_rows)
+        if matching <= tuning.exact_max_rows:
+            candidates = await repository.nearest_exact(conn, target, vector, where, k=k)
+            return Neighbours(candidates, "exact")
+    candidates = await repository.nearest_hnsw(
+        conn,
+        target,
+        vector,
+        where,
+        filtered=filtered,
+        k=k,
+        ef_search=max(tuning.ef_search, k),
+        session_ef_search=tuning.ef_search,
+    )
+    return Neighbours(candidates, "hnsw")

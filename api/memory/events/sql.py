@@ -1,0 +1,77 @@
+"""SQL fragments of the events table: the column lists, row decoding and filter conditions.
+
+Every repository that reads events (events' own, search's) builds its queries from these, so a
+row reads the same everywhere. This module sits below those repositories and holds no queries:
+search may import it, where importing events' repository would be a sibling's repository.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import structlog
+
+from api.core.json_limits import JsonLimitError, load_stored
+from api.memory.events.exceptions import UnrenderableEvent
+from api.memory.events.schemas import EventFilters, EventRead
+
+log = structlog.get_logger(__name__)
+
+# Column lists are constants chosen by code, never by callers. Content and metadata are read as
+# text and decoded here, row by row, so that one row the service cannot serve (see
+# api/core/json_limits.py) is left out instead of failing every read that meets it.
+COLUMNS = "e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata"
+COLUMNS_WITH_EMBEDDING = COLUMNS + ", e.embedding"
+
+
+def columns(include_embedding: bool) -> str:
+    return COLUMNS_WITH_EMBEDDING if include_embedding else COLUMNS
+
+
+def to_event(record: asyncpg.Record, **extra: Any) -> EventRead:
+    """The event of a row selected with `columns()`, or UnrenderableEvent."""
+    values = {}
+    for field in ("content", "metadata"):
+        try:
+            values[field] = load_stored(record[field])
+        except JsonLimitError as exc:
+            raise UnrenderableEvent(record["id"], f"{field} is {exc}") from None
+    embedding = record.get("embedding")
+    return EventRead(
+        id=record["id"],
+        timestamp=record["timestamp"],
+        content=values["content"],
+        metadata=values["metadata"],
+        embedding=embedding.to_list() if embedding is not None else None,
+        **extra,
+    )
+
+
+def to_events(records: Sequence[asyncpg.Record]) -> list[EventRead | None]:
+    """The events of `records`, in order; None in place of a row that cannot be served (it is
+    logged), so a caller paging by offset still knows how many rows it read."""
+    events: list[EventRead | None] = []
+    for record in records:
+        try:
+            events.append(to_event(record))
+        except UnrenderableEvent as exc:
+            log.warning("event_unrenderable", event_id=str(exc.event_id), reason=exc.reason)
+            events.append(None)
+    return events
+
+
+def filter_clause(filters: EventFilters | None, params: list[Any]) -> str:
+    """SQL conditions for `filters`, appending their values to `params` as bind parameters."""
+    conditions = ["TRUE"]
+    if filters is None:
+        return conditions[0]
+    if filters.metadata:
+        params.append(filters.metadata)
+        conditions.append(f"e.metadata @> ${len(params)}::jsonb")
+    if filters.ts_start is not None:
+        params.append(filters.ts_start)
+        conditions.append(f"e.timestamp >= ${len(params)}")
+    if filters.ts_end is not None:
+        params.append(filters.ts_end)
+        conditions.append(f"e.timestamp <= ${len(params)}")
+    return " AND ".join(conditions)
