@@ -24,7 +24,6 @@ from api.code.jobs.router import router as index_jobs_router
 from api.code.search.router import router as code_search_router
 from api.core.browser_guard import BrowserGuardMiddleware, policy_from_settings
 from api.core.config import Settings, get_settings
-from api.core.database import Database, create_pool, redact_password, resolve_database_url
 from api.core.errors import ERROR_RESPONSES, install_error_handlers
 from api.core.log_setup import configure_logging
 from api.core.metrics import Metrics, create_metrics
@@ -35,11 +34,11 @@ from api.core.middleware import (
 )
 from api.core.migrations import head_revision
 from api.core.security import ApiKeyMiddleware, install_openapi_security, warn_if_exposed
-from api.embeddings.factory import Embedders, build_embedders
+from api.embeddings.factory import Embedders
 from api.memory.events.router import router as events_router
 from api.memory.search.router import router as search_router
-from api.ops.health import service as health_service
 from api.ops.health.router import router as health_router
+from api.startup import started
 from api.web.mcp.backend import Backend, BackendUnavailable
 from api.web.mcp.server import StreamableHTTPEndpoint, build_server
 from api.web.ui.login import router as login_router
@@ -63,68 +62,58 @@ def create_app(
     embedders: Embedders | None = None,
     database_url: str | None = None,
     metrics: Metrics | None = None,
+    migrate: bool = False,
 ) -> FastAPI:
-    """Build the app. Tests pass mock `embedders` (with their `metrics`) and a `database_url`."""
+    """Build the app. Tests pass mock `embedders` (with their `metrics`) and a `database_url`;
+    `make run` passes `migrate=True` (see api.startup)."""
     settings = settings or get_settings()
     metrics = metrics or create_metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         warn_if_exposed(settings)
-        url = database_url
-        if url is None:
-            url = await asyncio.to_thread(resolve_database_url, settings)
-        pool = await create_pool(url, settings)
-        owned: Embedders | None = None
-        # Its processes start on the first file to parse, not here.
-        parser = ParsePool(
-            workers=settings.code_index_parse_workers,
-            file_timeout=settings.code_index_file_timeout_seconds,
-            max_file_chunks=settings.code_index_max_file_chunks,
-        )
-        try:
-            async with pool.acquire() as conn:
-                await health_service.check_schema(
-                    conn, head=app.state.schema_head, dimension=settings.embedding_dimension
-                )
-            if embedders is None:
-                owned = await asyncio.to_thread(build_embedders, settings, metrics)
-            active = embedders or owned
-            assert active is not None
-            await active.start()
+        async with started(
+            settings,
+            embedders=embedders,
+            metrics=metrics,
+            database_url=database_url,
+            migrate=migrate,
+        ) as runtime:
+            pool, active = runtime.pool, runtime.embedders
+            # Its processes start on the first file to parse, not here.
+            parser = ParsePool(
+                workers=settings.code_index_parse_workers,
+                file_timeout=settings.code_index_file_timeout_seconds,
+                max_file_chunks=settings.code_index_max_file_chunks,
+            )
             stop_worker = asyncio.Event()
             worker = None
-            if settings.index_worker_in_process:
-                worker = asyncio.create_task(
-                    index_worker.work(
-                        pool,
-                        active,
-                        stop_worker,
-                        worker=f"api-{socket.gethostname()}-{os.getpid()}",
-                        poll_seconds=settings.index_worker_poll_seconds,
-                        metrics=metrics,
-                        max_file_bytes=settings.code_index_max_file_bytes,
-                        parser=parser,
-                    ),
-                    name="index-worker",
-                )
-            metrics.set_build_info(
-                text_model=active.text.model_name,
-                code_model=active.code.model_name,
-                dimension=active.text.dimension,
-            )
-            log.info(
-                "service_ready",
-                text_model=active.text.model_name,
-                code_model=active.code.model_name,
-                dimension=active.text.dimension,
-                database=redact_password(url),
-            )
             try:
+                if settings.index_worker_in_process:
+                    worker = asyncio.create_task(
+                        index_worker.work(
+                            pool,
+                            active,
+                            stop_worker,
+                            worker=f"api-{socket.gethostname()}-{os.getpid()}",
+                            poll_seconds=settings.index_worker_poll_seconds,
+                            metrics=metrics,
+                            max_file_bytes=settings.code_index_max_file_bytes,
+                            parser=parser,
+                        ),
+                        name="index-worker",
+                    )
+                log.info(
+                    "service_ready",
+                    text_model=active.text.model_name,
+                    code_model=active.code.model_name,
+                    dimension=active.text.dimension,
+                    database=runtime.redacted_url,
+                )
                 # The MCP tools run outside any request of ours: they find the pool and the
                 # models on app.state, for as long as the lifespan (and the MCP sessions) run.
                 app.state.mcp_backend = Backend(
-                    database=Database(pool, metrics),
+                    database=runtime.database,
                     embedders=active,
                     settings=settings,
                     metrics=metrics,
@@ -139,12 +128,7 @@ def create_app(
                 stop_worker.set()
                 if worker is not None:
                     await worker  # finishes the job batch in progress
-        finally:
-            # Embedders passed in belong to the caller, who closes them.
-            if owned is not None:
-                await owned.aclose()
-            await parser.aclose()  # after the worker, which parses until its batch is done
-            await pool.close()
+                await parser.aclose()  # after the worker, which parses until its batch is done
 
     app = FastAPI(
         title="MnemoLite",

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from api.core.config import get_settings
 from api.core.database import resolve_database_url
 from api.core.log_setup import configure_logging
-from api.core.migrations import head_revision
+from api.core.schema.service import SchemaMismatch, ensure_schema
 from api.ops.transfer import service
 from api.ops.transfer.schemas import ALL_CONTENTS, Contents, ExportCounts
 from scripts.operations_db import connect
@@ -53,9 +53,7 @@ async def export(url: str, path: Path, args: argparse.Namespace) -> ExportCounts
     partial = path.with_name(path.name + ".partial")
     conn = await connect(url, application_name="mnemolite-export")
     try:
-        await service.check_database(
-            conn, head=head_revision(), dimension=settings.embedding_dimension
-        )
+        await ensure_schema(conn, dimension=settings.embedding_dimension)
         # Buffered writes to a local file: nothing else runs on this command's event loop.
         with (
             partial.open("w", encoding="utf-8", newline="\n") as out,
@@ -91,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     url = resolve_database_url(settings)
     try:
         counts = asyncio.run(export(url, path, args))
-    except service.TransferError as exc:
+    except (service.TransferError, SchemaMismatch) as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
     print(

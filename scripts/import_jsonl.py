@@ -21,7 +21,8 @@ from pathlib import Path
 from api.core.config import Settings, get_settings
 from api.core.database import resolve_database_url
 from api.core.log_setup import configure_logging
-from api.core.migrations import head_revision, upgrade
+from api.core.migrations import upgrade
+from api.core.schema.service import SchemaMismatch, ensure_schema
 from api.embeddings.exceptions import EmbeddingConfigError
 from api.embeddings.factory import Embedders, build_embedders
 from api.ops.transfer import service
@@ -95,7 +96,7 @@ async def run(url: str, path: Path, args: argparse.Namespace, settings: Settings
     conn = await connect(url, application_name="mnemolite-import")
     embedders: Embedders | None = None
     try:
-        await service.check_database(conn, head=head_revision(), dimension=target.dimension)
+        await ensure_schema(conn, dimension=target.dimension)
         if service.needs_embedders(scan, target):
             embedders = await asyncio.to_thread(build_embedders, settings)
             await embedders.start()
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     upgrade(url)
     try:
         return asyncio.run(run(url, args.file, args, settings))
-    except (service.TransferError, EmbeddingConfigError) as exc:
+    except (service.TransferError, SchemaMismatch, EmbeddingConfigError) as exc:
         print(f"import failed: {exc}", file=sys.stderr)
         return 1
 

@@ -1,5 +1,7 @@
 """`make run`: start the database (embedded unless DATABASE_URL is set), migrate, serve.
 
+A thin shell over `create_app(settings, migrate=True)`: the start-up itself is api.startup's.
+
 The embedded server is stopped when this process exits; its data stays under DATA_DIR.
 """
 
@@ -16,9 +18,7 @@ from types import FrameType
 import uvicorn
 
 from api.core.config import get_settings
-from api.core.database import resolve_database_url
 from api.core.log_setup import configure_logging
-from api.core.migrations import upgrade
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -31,12 +31,13 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    database_url = resolve_database_url(settings)
-    upgrade(database_url)
 
+    # Imported once logging is configured: importing api.main builds its default app.
     from api.main import create_app
 
-    app = create_app(settings, database_url=database_url)
+    # The lifespan starts the embedded server (DATABASE_URL unset) and migrates the database
+    # before uvicorn binds the port (api.startup.started), so /readiness answers a ready service.
+    app = create_app(settings, migrate=True)
     uvicorn.run(
         app,
         host=settings.host,

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from api.core.config import Settings, get_settings
 from api.core.database import resolve_database_url
 from api.core.log_setup import configure_logging
-from api.core.migrations import head_revision
+from api.core.schema.service import SchemaMismatch
 from api.embeddings.exceptions import EmbeddingConfigError
 from api.embeddings.factory import build_embedders
 from api.ops.model_switch import service
@@ -102,7 +102,6 @@ async def switch(url: str, settings: Settings, args: argparse.Namespace) -> Swit
         return await service.switch_model(
             conn,
             embedders,
-            head=head_revision(),
             text_fields=settings.embedding_text_fields,
             hnsw_m=settings.hnsw_m,
             hnsw_ef_construction=settings.hnsw_ef_construction,
@@ -140,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = target_settings(current, args)
         result = asyncio.run(switch(url, settings, args))
-    except (ValueError, EmbeddingConfigError, service.SwitchError) as exc:
+    except (ValueError, EmbeddingConfigError, service.SwitchError, SchemaMismatch) as exc:
         print(f"switch-model: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""Run Alembic from Python (the serve script, the tests) and read the schema revision."""
+"""Run Alembic from Python (the start-up context, the tests) and list its revisions."""
 
 from pathlib import Path
 
@@ -47,3 +47,9 @@ def head_revision() -> str:
     if head is None:
         raise RuntimeError("alembic/versions holds no revision")
     return head
+
+
+def known_revisions() -> set[str]:
+    """Every revision under alembic/versions: a database at another one is from a newer version."""
+    script = ScriptDirectory(str(ROOT / "alembic"))
+    return {revision.revision for revision in script.walk_revisions()}

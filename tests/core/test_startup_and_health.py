@@ -1,4 +1,5 @@
-"""The lifespan refuses a database it cannot serve; health, readiness and metrics report truth."""
+"""The lifespan and the worker refuse a database they cannot serve; health, readiness and
+metrics report truth."""
 
 import pytest
 from asgi_lifespan import LifespanManager
@@ -6,6 +7,7 @@ from asgi_lifespan import LifespanManager
 from api.core.errors import StartupError
 from api.core.migrations import downgrade, head_revision, upgrade
 from api.main import create_app
+from workers.__main__ import run as run_worker
 
 
 async def test_refuses_unmigrated_database(scratch_url, settings, embedders):
@@ -21,6 +23,13 @@ async def test_refuses_database_behind_head(scratch_url, settings, embedders):
     with pytest.raises(StartupError, match="0002_events"):
         async with LifespanManager(app):
             pass
+
+
+async def test_worker_refuses_database_behind_head(scratch_url, settings):
+    upgrade(scratch_url, "0002_events")
+    behind = settings.model_copy(update={"database_url": scratch_url})
+    with pytest.raises(StartupError, match="0002_events"):
+        await run_worker(behind)
 
 
 async def test_refuses_dimension_mismatch(database_url, settings, embedders):

@@ -126,14 +126,3 @@ async def counts_over_time(
         bucket,
     )
     return {record["bin"]: record["events"] for record in records}
-
-
-async def embedding_column_dimension(conn: asyncpg.Connection) -> int | None:
-    """The declared dimension of events.embedding (None when the table does not exist)."""
-    value: int | None = await conn.fetchval(
-        """
-        SELECT a.atttypmod FROM pg_attribute a
-        WHERE a.attrelid = to_regclass('events') AND a.attname = 'embedding'
-        """
-    )
-    return value

@@ -43,25 +43,3 @@ def rename_database(cursor: Cursor, name: str, new_name: str) -> None:
             sql.Identifier(name), sql.Identifier(new_name)
         )
     )
-
-
-def schema_revision(cursor: Cursor) -> str | None:
-    """The Alembic revision of the connected database (None when it has none)."""
-    cursor.execute("SELECT to_regclass('public.alembic_version') IS NOT NULL")
-    if not cursor.fetchone()[0]:
-        return None
-    cursor.execute("SELECT version_num FROM public.alembic_version LIMIT 1")
-    row = cursor.fetchone()
-    return None if row is None else str(row[0])
-
-
-def events_dimension(cursor: Cursor) -> int | None:
-    """The declared dimension of events.embedding (None without that table)."""
-    cursor.execute(
-        """
-        SELECT a.atttypmod FROM pg_attribute a
-        WHERE a.attrelid = to_regclass('public.events') AND a.attname = 'embedding'
-        """
-    )
-    row = cursor.fetchone()
-    return None if row is None else int(row[0])

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import psycopg2
 import structlog
-from alembic.script import ScriptDirectory
 
-from api.core.migrations import ROOT, head_revision, upgrade
+from api.core.migrations import head_revision, upgrade
+from api.core.schema.service import SchemaMismatch, read_schema_sync, verify
 from api.ops.backup import repository
 from api.ops.backup.pg_tools import run
 from api.ops.backup.schemas import (
@@ -77,7 +77,7 @@ def backup(
         partial.unlink(missing_ok=True)
     seconds = time.monotonic() - started
     with _cursor(target) as cursor:
-        revision = repository.schema_revision(cursor)
+        revision = read_schema_sync(cursor).revision
     size = output.stat().st_size
     log.info("backup_written", path=str(output), bytes=size, seconds=round(seconds, 2))
     return BackupResult(
@@ -122,7 +122,7 @@ def plan_restore(target: Target, archive: Path, *, bin_dir: Path) -> RestorePlan
     revision = None
     if exists:
         with _cursor(target) as cursor:
-            revision = repository.schema_revision(cursor)
+            revision = read_schema_sync(cursor).revision
     return RestorePlan(
         archive=info,
         database=target.database,
@@ -204,23 +204,21 @@ def _load(
         staging,
     )
     with _cursor(staging) as cursor:
-        revision = repository.schema_revision(cursor)
-        dimension = repository.events_dimension(cursor)
-    if revision is None:
-        raise OperationFailed(f"{archive} restored an empty alembic_version table.")
-    if revision not in _known_revisions():
-        raise OperationFailed(
-            f"The backup's schema revision {revision} is unknown to this version of MnemoLite "
-            "(a backup from a newer version?): upgrade MnemoLite first."
-        )
-    head = head_revision()
-    if revision == head:
-        return revision, dimension, "current"
+        schema = read_schema_sync(cursor)
+    try:
+        # Older than head is fine (reported, or upgraded below); a wrong vector size is only
+        # reported, since the restored database may be meant for other settings.
+        verify(schema, dimension=None, require="known")
+    except SchemaMismatch as error:
+        raise OperationFailed(f"{archive} (the backup): {error}") from None
+    assert schema.revision is not None  # verified
+    if schema.at_head:
+        return schema.revision, schema.dimension, "current"
     if not run_upgrade:
-        return revision, dimension, "behind"
-    log.info("restore_upgrading", revision=revision, head=head)
+        return schema.revision, schema.dimension, "behind"
+    log.info("restore_upgrading", revision=schema.revision, head=schema.head)
     upgrade(staging.libpq_url())
-    return revision, dimension, "upgraded"
+    return schema.revision, schema.dimension, "upgraded"
 
 
 def _refuse_if_busy(cursor: repository.Cursor, database: str) -> None:
@@ -276,11 +274,6 @@ def _maintenance(target: Target) -> Target:
         f"cannot connect to a maintenance database ({', '.join(MAINTENANCE_DATABASES)}) on "
         f"{target.display}: restore needs one to create and rename databases"
     )
-
-
-def _known_revisions() -> set[str]:
-    script = ScriptDirectory(str(ROOT / "alembic"))
-    return {revision.revision for revision in script.walk_revisions()}
 
 
 @contextmanager

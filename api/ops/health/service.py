@@ -1,4 +1,7 @@
-"""Health and start-up checks (database reachable, schema at head, models loaded), metrics."""
+"""Health and readiness (database reachable, schema at head, models loaded), metrics.
+
+The start-up refusal of a database behind head is api.core.schema's `ensure_schema`.
+"""
 
 from typing import Any
 
@@ -7,31 +10,13 @@ import structlog
 
 import api
 from api.code.jobs import repository as index_jobs_repository
-from api.core.errors import DATABASE_UNAVAILABLE, StartupError
+from api.core.errors import DATABASE_UNAVAILABLE
 from api.core.metrics import Metrics
+from api.core.schema.service import read_schema
 from api.embeddings.factory import Embedders
-from api.memory.events.repository import embedding_column_dimension
 from api.ops.health import repository
 
 log = structlog.get_logger(__name__)
-
-
-async def check_schema(conn: asyncpg.Connection, *, head: str, dimension: int) -> None:
-    """Refuse to start on a database that is not migrated, or sized for another model."""
-    revision = await repository.schema_revision(conn)
-    if revision != head:
-        raise StartupError(
-            f"The database schema is at revision {revision or 'none'}, this code needs {head}. "
-            "Run `make migrate-up` (alembic upgrade head) and start again."
-        )
-    column = await embedding_column_dimension(conn)
-    if column != dimension:
-        raise StartupError(
-            f"events.embedding holds {column}-dimensional vectors but EMBEDDING_DIMENSION is "
-            f"{dimension}. Set EMBEDDING_DIMENSION={column} (and a model of that size in "
-            "EMBEDDING_MODEL / CODE_EMBEDDING_MODEL), or use a database migrated for "
-            f"{dimension} dimensions."
-        )
 
 
 async def health_report(
@@ -42,12 +27,12 @@ async def health_report(
     if pool is not None:
         try:
             async with pool.acquire(timeout=2) as conn:
-                revision = await repository.schema_revision(conn)
+                schema = await read_schema(conn, head=head)
                 database = {
                     "reachable": True,
-                    "schema_revision": revision,
+                    "schema_revision": schema.revision,
                     "expected_revision": head,
-                    "at_head": revision == head,
+                    "at_head": schema.at_head,
                     **await repository.server_versions(conn),
                 }
         except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:

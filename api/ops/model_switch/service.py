@@ -23,11 +23,10 @@ import asyncpg
 import structlog
 
 from api.code.index.texts import as_chunk, embedding_text
+from api.core.schema.service import ensure_schema
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Embedder, Vector
 from api.embeddings.texts import text_for_embedding
-from api.memory.events.repository import embedding_column_dimension
-from api.ops.health.repository import schema_revision
 from api.ops.model_switch import repository
 from api.ops.model_switch.repository import VECTOR_COLUMNS
 from api.ops.model_switch.schemas import ChunkToEmbed, SwitchResult
@@ -68,12 +67,12 @@ async def switch_model(
     conn: asyncpg.Connection,
     embedders: Embedders,
     *,
-    head: str,
     text_fields: Sequence[str],
     hnsw_m: int,
     hnsw_ef_construction: int,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
+    head: str | None = None,
 ) -> SwitchResult:
     """Re-embed everything with `embedders` and make their dimension the columns' dimension."""
     started = time.perf_counter()
@@ -84,13 +83,9 @@ async def switch_model(
     )
     report = progress or (lambda stage, done, total: None)
     await ensure_service_stopped(conn)
-    revision = await schema_revision(conn)
-    if revision != head:
-        raise SwitchError(
-            f"The database schema is at revision {revision or 'none'}, this code needs {head}: "
-            "run `make migrate-up` first."
-        )
-    old_dimension = await embedding_column_dimension(conn)
+    # Any size will do: the switch is what changes it.
+    schema = await ensure_schema(conn, dimension=None, head=head)
+    old_dimension = schema.dimension
     assert old_dimension is not None  # the schema is at head, so the column exists
     resumed = await _prepare(conn, target)
     log.info("model_switch_started", **target.model_dump(), resumed=resumed)

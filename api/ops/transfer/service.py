@@ -28,11 +28,11 @@ from api.code.graph import service as code_graph
 from api.code.index import service as code_index
 from api.code.index.texts import as_chunk, embedding_text, search_fields
 from api.core.config import Settings
+from api.core.schema.service import ensure_schema
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Vector
 from api.embeddings.texts import text_for_embedding
-from api.memory.events.repository import NewEvent, embedding_column_dimension
-from api.ops.health.repository import schema_revision
+from api.memory.events.repository import NewEvent
 from api.ops.transfer import jsonl, repository
 from api.ops.transfer.schemas import (
     FORMAT,
@@ -83,23 +83,6 @@ def configured_space(settings: Settings) -> VectorSpace:
     return VectorSpace(
         text_model=text_model, code_model=code_model, dimension=settings.embedding_dimension
     )
-
-
-async def check_database(conn: asyncpg.Connection, *, head: str, dimension: int) -> None:
-    """The database is migrated to `head` and its vector columns hold `dimension` floats."""
-    revision = await schema_revision(conn)
-    if revision != head:
-        raise TransferError(
-            f"The database schema is at revision {revision or 'none'}, this code needs {head}: "
-            "run `make migrate-up` first."
-        )
-    column = await embedding_column_dimension(conn)
-    if column != dimension:
-        raise TransferError(
-            f"The database holds {column}-dimensional vectors but EMBEDDING_DIMENSION is "
-            f"{dimension}: set EMBEDDING_DIMENSION={column} and the models that made them, or "
-            "move the database to other models with `make switch-model`."
-        )
 
 
 # -- export --------------------------------------------------------------------------------
@@ -197,11 +180,8 @@ async def import_file(
     """Write the records of a scanned file, then rebuild the graph of each repository in it."""
     if scan.header is None or (scan.invalid_lines and not skip_invalid):
         raise InvalidFile(scan)
-    column = await embedding_column_dimension(conn)
-    if target.dimension != column:
-        raise TransferError(
-            f"The database holds {column}-d vectors, not {target.dimension}-d: see check_database."
-        )
+    # The target's vectors are what gets written: the columns must hold that size.
+    await ensure_schema(conn, dimension=target.dimension)
     if embedders is None and needs_embedders(scan, target):
         raise TransferError("this file needs vectors computed: pass the target's embedders")
     source = scan.header.space

@@ -4,7 +4,6 @@ It uses DATABASE_URL, or starts the embedded PostgreSQL (as `make run` does) and
 stdout carries the protocol: every log line goes to stderr.
 """
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -14,12 +13,8 @@ import anyio
 import structlog
 
 from api.core.config import Settings, get_settings
-from api.core.database import Database, create_pool, redact_password, resolve_database_url
 from api.core.log_setup import configure_logging
-from api.core.metrics import create_metrics
-from api.core.migrations import head_revision, upgrade
-from api.embeddings.factory import build_embedders
-from api.ops.health import service as health_service
+from api.startup import started
 from api.web.mcp.backend import Backend
 from api.web.mcp.server import build_server
 
@@ -41,36 +36,22 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 async def serve(settings: Settings) -> None:
-    with stdout_to_stderr():
-        url = await asyncio.to_thread(resolve_database_url, settings)
-        # The embedded database is ours to bring up to date, as `make run` does; a server given
-        # by URL is migrated by its owner (the start-up check below says so if it is behind).
-        if not settings.database_url:
-            await asyncio.to_thread(upgrade, url)
-    pool = await create_pool(url, settings)
-    metrics = create_metrics()
-    try:
-        async with pool.acquire() as conn:
-            await health_service.check_schema(
-                conn, head=head_revision(), dimension=settings.embedding_dimension
-            )
+    async with contextlib.AsyncExitStack() as stack:
         with stdout_to_stderr():
-            embedders = await asyncio.to_thread(build_embedders, settings, metrics)
-        await embedders.start()
-        try:
-            backend = Backend(
-                database=Database(pool, metrics),
-                embedders=embedders,
-                settings=settings,
-                metrics=metrics,
+            # The embedded database is ours to bring up to date, as `make run` does; a server
+            # given by URL is migrated by its owner (the start-up check says so if it is behind).
+            runtime = await stack.enter_async_context(
+                started(settings, migrate=not settings.database_url)
             )
-            server = build_server(lambda: backend)
-            log.info("mcp_stdio_ready", database=redact_password(url))
-            await server.run_stdio_async()
-        finally:
-            await embedders.aclose()
-    finally:
-        await pool.close()
+        backend = Backend(
+            database=runtime.database,
+            embedders=runtime.embedders,
+            settings=settings,
+            metrics=runtime.metrics,
+        )
+        server = build_server(lambda: backend)
+        log.info("mcp_stdio_ready", database=runtime.redacted_url)
+        await server.run_stdio_async()
 
 
 def main() -> None:

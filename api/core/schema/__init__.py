@@ -1,0 +1,1 @@
+"""The schema check every entry point runs: migrated by Alembic, vectors sized for the models."""

@@ -1,0 +1,90 @@
+"""What every process entry point starts the same way: the database, its check, the models.
+
+`started()` is used by the API lifespan (api/main.py, which `scripts/serve.py` runs), the job
+worker (`python -m workers`) and the stdio MCP server (`python -m api.web.mcp`); each keeps only
+what is its own (app state and the in-process worker, signal handling, the stdout redirection).
+It lives at the api/ root, not in core: it builds the embedders, and core sits below embeddings.
+It imports only api.core and api.embeddings, so any entry point may use it.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from api.core.config import Settings
+from api.core.database import Database, create_pool, redact_password, resolve_database_url
+from api.core.metrics import Metrics, create_metrics
+from api.core.migrations import upgrade
+from api.core.schema.service import ensure_schema
+from api.embeddings.factory import Embedders, build_embedders
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The collaborators of a running process, open for as long as `started()` runs."""
+
+    settings: Settings
+    database_url: str
+    pool: asyncpg.Pool
+    database: Database
+    embedders: Embedders
+    metrics: Metrics
+
+    @property
+    def redacted_url(self) -> str:
+        return redact_password(self.database_url)
+
+
+@asynccontextmanager
+async def started(
+    settings: Settings,
+    *,
+    embedders: Embedders | None = None,
+    metrics: Metrics | None = None,
+    database_url: str | None = None,
+    migrate: bool = False,
+) -> AsyncIterator[Runtime]:
+    """Open the pool, refuse a database this code cannot serve, load and start the models.
+
+    `database_url` defaults to DATABASE_URL or the embedded server (started if need be).
+    `migrate` upgrades the database to head first: `make run` and the stdio MCP server on the
+    embedded database do; a server given by URL is otherwise migrated by its owner, and the
+    check says so when it is behind. Embedders passed in belong to the caller, who closes them.
+    """
+    metrics = metrics or create_metrics()
+    url = database_url
+    if url is None:
+        url = await asyncio.to_thread(resolve_database_url, settings)
+    if migrate:
+        await asyncio.to_thread(upgrade, url)
+    pool = await create_pool(url, settings)
+    owned: Embedders | None = None
+    try:
+        # Before the models load: a wrong database fails in a second, not after a download.
+        async with pool.acquire() as conn:
+            await ensure_schema(conn, dimension=settings.embedding_dimension)
+        if embedders is None:
+            owned = await asyncio.to_thread(build_embedders, settings, metrics)
+        active = embedders or owned
+        assert active is not None
+        await active.start()
+        metrics.set_build_info(
+            text_model=active.text.model_name,
+            code_model=active.code.model_name,
+            dimension=active.text.dimension,
+        )
+        yield Runtime(
+            settings=settings,
+            database_url=url,
+            pool=pool,
+            database=Database(pool, metrics),
+            embedders=active,
+            metrics=metrics,
+        )
+    finally:
+        if owned is not None:
+            await owned.aclose()
+        await pool.close()
