@@ -18,9 +18,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 import api
 from api.code.graph.router import router as code_graph_router
 from api.code.index.parsing import ParsePool
-from api.code.index.router import router as code_index_router
 from api.code.jobs import worker as index_worker
 from api.code.jobs.router import router as index_jobs_router
+from api.code.router import router as code_index_router
 from api.code.search.router import router as code_search_router
 from api.core.browser_guard import BrowserGuardMiddleware, policy_from_settings
 from api.core.config import Settings, get_settings

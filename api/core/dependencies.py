@@ -1,4 +1,4 @@
-"""Typed dependencies shared by routers: settings, embedders, metrics, search tuning, paging.
+"""Typed dependencies shared by routers: settings, metrics, search tuning, paging.
 
 They are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread, and
 a thread hand-off per dependency cost a search request about a millisecond on two cores.
@@ -13,23 +13,11 @@ from api.core.config import Settings
 from api.core.errors import InvalidInput
 from api.core.metrics import Metrics
 from api.core.vectors.schemas import SearchTuning
-from api.embeddings.factory import Embedders
-from api.embeddings.protocol import Embedder
 
 
 async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-async def get_text_embedder(request: Request) -> Embedder:
-    embedder: Embedder = request.state.embedders.text
-    return embedder
-
-
-async def get_embedders(request: Request) -> Embedders:
-    embedders: Embedders = request.state.embedders
-    return embedders
 
 
 async def get_metrics(request: Request) -> Metrics:
@@ -43,8 +31,6 @@ async def get_search_tuning(request: Request) -> SearchTuning:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-EmbedderDep = Annotated[Embedder, Depends(get_text_embedder)]
-EmbeddersDep = Annotated[Embedders, Depends(get_embedders)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 TuningDep = Annotated[SearchTuning, Depends(get_search_tuning)]
 

@@ -23,7 +23,7 @@ from api.code.index.chunking import MAX_FILE_BYTES
 from api.code.index.parsing import ParsePool, default_pool
 from api.code.index.schemas import IndexRequest, IndexResult
 from api.code.jobs import repository
-from api.code.jobs.schemas import ClaimedJob, JobRead, Lease
+from api.code.jobs.schemas import ClaimedJob, JobRead, Lease, QueueStats
 from api.core.errors import DATABASE_UNAVAILABLE, NotFound
 from api.core.metrics import Metrics
 from api.embeddings.factory import Embedders
@@ -80,6 +80,11 @@ async def get(conn: asyncpg.Connection, job_id: UUID) -> JobRead:
     if job is None:
         raise JobNotFound(f"No index job with id {job_id}.")
     return job
+
+
+async def queue_stats(conn: asyncpg.Connection) -> QueueStats:
+    """Counts and ages of queued and running jobs (for /metrics)."""
+    return await repository.queue_stats(conn)
 
 
 async def recent(

@@ -12,7 +12,8 @@ from api.code.search.schemas import (
     VectorSearchRequest,
 )
 from api.core.database import Conn, DatabaseDep
-from api.core.dependencies import EmbeddersDep, MetricsDep, TuningDep
+from api.core.dependencies import MetricsDep, TuningDep
+from api.embeddings.dependencies import EmbeddersDep
 
 router = APIRouter(prefix="/v1/code/search", tags=["code"])
 

@@ -1,7 +1,6 @@
 """All SQL on the events table. Values always travel as bind parameters."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -10,18 +9,8 @@ import asyncpg
 import numpy as np
 import pgvector
 
-from api.embeddings.protocol import Vector
-from api.memory.events.schemas import EventFilters, EventRead
+from api.memory.events.schemas import EventFilters, EventRead, NewEvent
 from api.memory.events.sql import COLUMNS, columns, filter_clause, to_event, to_events
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    id: UUID
-    timestamp: datetime | None
-    content: dict[str, Any]
-    metadata: dict[str, Any]
-    embedding: Vector
 
 
 async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> list[EventRead]:

@@ -9,8 +9,9 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Response, status
 
 from api.core.database import Conn, DatabaseDep
-from api.core.dependencies import EmbedderDep, IncludeEmbedding, Limit, Offset, SettingsDep
+from api.core.dependencies import IncludeEmbedding, Limit, Offset, SettingsDep
 from api.core.idempotency.dependencies import IdempotencyKeyDep, mark_replay
+from api.embeddings.dependencies import EmbedderDep
 from api.memory.events import service
 from api.memory.events.dependencies import QueryFilters, ValidEvent
 from api.memory.events.schemas import (

@@ -1,5 +1,6 @@
 """Request and response shapes of the events API (field names kept from MnemoLite v1)."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -15,6 +16,7 @@ from pydantic import (
 )
 
 from api.core.json_limits import check_storable
+from api.embeddings.protocol import Vector
 from api.embeddings.vectors import EmbeddingInput
 
 # Real metadata is a few levels deep; a filter far deeper only costs the server (JSON parsing,
@@ -159,3 +161,14 @@ class EventFilters(BaseModel):
     @property
     def active(self) -> bool:
         return bool(self.metadata) or self.ts_start is not None or self.ts_end is not None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event ready to insert: its vector computed, its timestamp chosen or left to now()."""
+
+    id: UUID
+    timestamp: datetime | None
+    content: dict[str, Any]
+    metadata: dict[str, Any]
+    embedding: Vector

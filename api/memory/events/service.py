@@ -27,6 +27,7 @@ from api.memory.events.schemas import (
     EventFilters,
     EventPage,
     EventRead,
+    NewEvent,
     PageMeta,
 )
 
@@ -37,7 +38,7 @@ async def prepare_events(
     *,
     text_fields: Sequence[str],
     max_items: int | None = None,
-) -> list[repository.NewEvent]:
+) -> list[NewEvent]:
     """Events ready to insert: vectors checked, missing ones computed (the slow part)."""
     if max_items is not None and len(items) > max_items:
         raise PayloadTooLarge(
@@ -65,7 +66,7 @@ async def prepare_events(
             vectors[index] = vector
 
     return [
-        repository.NewEvent(
+        NewEvent(
             id=uuid7(),
             timestamp=item.timestamp,
             content=item.content,
@@ -142,9 +143,9 @@ async def merge_metadata(
     return event
 
 
-async def count_events(conn: asyncpg.Connection) -> tuple[int, bool]:
-    """How many events are stored: exact up to 100k, PostgreSQL's estimate beyond."""
-    return await repository.count_events(conn, exact_below=100_000)
+async def count_events(conn: asyncpg.Connection, *, exact_below: int = 100_000) -> tuple[int, bool]:
+    """How many events are stored: exact below `exact_below`, PostgreSQL's estimate beyond."""
+    return await repository.count_events(conn, exact_below=exact_below)
 
 
 async def list_events(

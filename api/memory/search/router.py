@@ -12,7 +12,6 @@ from pydantic import ValidationError
 
 from api.core.database import DatabaseDep
 from api.core.dependencies import (
-    EmbedderDep,
     IncludeEmbedding,
     MetricsDep,
     TuningDep,
@@ -20,6 +19,7 @@ from api.core.dependencies import (
 )
 from api.core.errors import InvalidInput, invalid_fields
 from api.core.vectors.schemas import MAX_QUERY_CHARS
+from api.embeddings.dependencies import EmbedderDep
 from api.embeddings.vectors import EmbeddingInput
 from api.memory.events.schemas import EventRead
 from api.memory.search import service

@@ -9,7 +9,7 @@ import asyncpg
 import structlog
 
 import api
-from api.code.jobs import repository as index_jobs_repository
+from api.code.jobs import service as index_jobs
 from api.core.errors import DATABASE_UNAVAILABLE
 from api.core.metrics import Metrics
 from api.core.schema.service import read_schema
@@ -81,7 +81,7 @@ async def render_metrics(pool: asyncpg.Pool | None, metrics: Metrics) -> bytes:
         observe_pool(pool, metrics)  # before taking a connection for the query below
         try:
             async with pool.acquire(timeout=2) as conn:
-                stats = await index_jobs_repository.queue_stats(conn)
+                stats = await index_jobs.queue_stats(conn)
         except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:
             # Stale numbers would look healthy: drop the series until the database answers.
             log.warning("metrics_job_stats_unavailable", error=repr(exc))

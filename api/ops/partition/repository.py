@@ -2,13 +2,14 @@
 
 import asyncpg
 
-from api.memory.events.repository import count_events
 from api.ops.partition.exceptions import NoEventsTable
 from api.ops.partition.schemas import EventsStorage
 
 
-async def events_storage(conn: asyncpg.Connection, *, exact_below: int) -> EventsStorage:
-    """Row count (estimated from pg_class above `exact_below`), sizes and cache settings."""
+async def events_storage(
+    conn: asyncpg.Connection, *, events: int, events_estimated: bool
+) -> EventsStorage:
+    """Sizes of the events table and its indexes, the time span and the cache settings."""
     sizes = await conn.fetchrow(
         """
         SELECT pg_total_relation_size(t.oid) AS total_bytes,
@@ -31,10 +32,9 @@ async def events_storage(conn: asyncpg.Connection, *, exact_below: int) -> Event
     span = await conn.fetchrow(
         "SELECT min(timestamp) AS oldest, max(timestamp) AS newest FROM events"
     )
-    events, estimated = await count_events(conn, exact_below=exact_below)
     return EventsStorage(
         events=events,
-        events_estimated=estimated,
+        events_estimated=events_estimated,
         table_bytes=sizes["total_bytes"] - sizes["index_bytes"],
         index_bytes=sizes["index_bytes"],
         hnsw_bytes=sizes["hnsw_bytes"],

@@ -6,7 +6,9 @@ revisit"); this module measures the triggers named there.
 
 import asyncpg
 
+from api.memory.events import service as events
 from api.ops.partition import repository
+from api.ops.partition.exceptions import NoEventsTable
 from api.ops.partition.schemas import EventsStorage, PartitionReadiness, PartitionThresholds
 
 # count(*) over 100k rows takes tens of ms; above that pg_class.reltuples (kept by ANALYZE)
@@ -22,8 +24,19 @@ RETENTION_NOTE = (
 async def partition_readiness(
     conn: asyncpg.Connection, *, thresholds: PartitionThresholds | None = None
 ) -> PartitionReadiness:
-    storage = await repository.events_storage(conn, exact_below=EXACT_COUNT_BELOW)
+    storage = await events_storage(conn)
     return assess(storage, thresholds or PartitionThresholds())
+
+
+async def events_storage(
+    conn: asyncpg.Connection, *, exact_below: int = EXACT_COUNT_BELOW
+) -> EventsStorage:
+    """The events table's row count (estimated above `exact_below`), sizes and cache settings."""
+    try:
+        count, estimated = await events.count_events(conn, exact_below=exact_below)
+    except asyncpg.UndefinedTableError as exc:
+        raise NoEventsTable("the database has no events table: run the migrations first") from exc
+    return await repository.events_storage(conn, events=count, events_estimated=estimated)
 
 
 def assess(storage: EventsStorage, thresholds: PartitionThresholds) -> PartitionReadiness:

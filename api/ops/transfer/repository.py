@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from api.core.json_limits import JsonLimitError, load_stored
 from api.embeddings.protocol import Vector
-from api.memory.events.repository import NewEvent
+from api.memory.events.schemas import NewEvent
 from api.ops.transfer.jsonl import describe
 from api.ops.transfer.schemas import CodeChunkRecord, CodeFileRecord, EventRecord, SkippedRow
 

@@ -32,7 +32,7 @@ from api.core.schema.service import ensure_schema
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Vector
 from api.embeddings.texts import text_for_embedding
-from api.memory.events.repository import NewEvent
+from api.memory.events.schemas import NewEvent
 from api.ops.transfer import jsonl, repository
 from api.ops.transfer.schemas import (
     FORMAT,

@@ -30,11 +30,12 @@ from api.code.search.schemas import (
     LexicalSearchRequest,
     VectorSearchRequest,
 )
-from api.core.database import Conn
-from api.core.dependencies import EmbeddersDep, MetricsDep, SettingsDep, TuningDep
+from api.core.database import Conn, Database, DatabaseDep
+from api.core.dependencies import MetricsDep, SettingsDep, TuningDep
 from api.core.errors import AppError, InvalidInput, clean_message
 from api.core.metrics import Metrics
 from api.core.vectors.schemas import SearchTuning
+from api.embeddings.dependencies import EmbeddersDep
 from api.embeddings.factory import Embedders
 from api.web.ui.rendering import render
 
@@ -129,7 +130,7 @@ async def job_page(job_id: str, request: Request, conn: Conn) -> HTMLResponse:
 
 
 async def _search(
-    conn: asyncpg.Connection,
+    database: Database,
     embedders: Embedders,
     tuning: SearchTuning,
     *,
@@ -138,22 +139,25 @@ async def _search(
     filters: CodeFilters,
     metrics: Metrics,
 ) -> tuple[list[CodeHit], float]:
-    """The mode's hits and the time they took (ms); a request model per mode, as in the API."""
+    """The mode's hits and the time they took (ms); a request model per mode, as in the API.
+
+    The query is embedded before a connection is taken, as in the API's routes."""
     started = time.perf_counter()
     hits: list[CodeHit]
     if mode == "hybrid":
         hybrid = HybridSearchRequest(query=query, filters=filters, top_k=RESULTS)
-        hybrid_found = await code_search.hybrid(
-            conn, embedders, hybrid, tuning=tuning, metrics=metrics
+        hybrid_found = await code_search.hybrid_embed_first(
+            database, embedders, hybrid, tuning=tuning, metrics=metrics
         )
         hits = hybrid_found.results
     elif mode == "lexical":
         lexical = LexicalSearchRequest(query=query, filters=filters, limit=RESULTS)
-        hits = (await code_search.lexical(conn, lexical, metrics=metrics)).results
+        async with database.connection() as conn:
+            hits = (await code_search.lexical(conn, lexical, metrics=metrics)).results
     elif mode == "vector":
         vector = VectorSearchRequest(query=query, filters=filters, limit=RESULTS)
-        vector_found = await code_search.vector(
-            conn, embedders, vector, tuning=tuning, metrics=metrics
+        vector_found = await code_search.vector_embed_first(
+            database, embedders, vector, tuning=tuning, metrics=metrics
         )
         hits = vector_found.results
     else:
@@ -164,7 +168,7 @@ async def _search(
 @router.get("/search", response_class=HTMLResponse)
 async def search_page(
     request: Request,
-    conn: Conn,
+    database: DatabaseDep,
     embedders: EmbeddersDep,
     tuning: TuningDep,
     metrics: MetricsDep,
@@ -175,18 +179,12 @@ async def search_page(
     kind: str | None = None,
 ) -> HTMLResponse:
     """Code search (hybrid, lexical or vector), filtered by repository, language and kind."""
-    listed = (await code_index.list_repositories(conn)).repositories
     context: dict[str, Any] = {
         "page": "code-search",
         "q": q,
         "mode": mode,
         "modes": MODES,
         "selected": {"repository": repository, "language": language, "kind": kind},
-        "options": {
-            "repository": [summary.repository for summary in listed],
-            "language": await code_search.languages(conn),
-            "kind": await code_search.chunk_kinds(conn),
-        },
         "hits": None,
         "error": None,
     }
@@ -198,7 +196,7 @@ async def search_page(
                 repository=repository or None, language=language or None, chunk_type=kind or None
             )
             context["hits"], context["elapsed_ms"] = await _search(
-                conn, embedders, tuning, mode=mode, query=q, filters=filters, metrics=metrics
+                database, embedders, tuning, mode=mode, query=q, filters=filters, metrics=metrics
             )
         except ValidationError as exc:
             context["error"] = "; ".join(_message(error) for error in exc.errors())
@@ -206,6 +204,13 @@ async def search_page(
         except AppError as exc:
             context["error"] = str(exc.detail)
             status_code = 422
+    async with database.connection() as conn:
+        listed = (await code_index.list_repositories(conn)).repositories
+        context["options"] = {
+            "repository": [summary.repository for summary in listed],
+            "language": await code_search.languages(conn),
+            "kind": await code_search.chunk_kinds(conn),
+        }
     return render(request, "code_search.html", context, status_code=status_code)
 
 

@@ -15,10 +15,11 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from api.code.index import service as code_index
-from api.core.database import Conn
-from api.core.dependencies import MAX_OFFSET, EmbedderDep, MetricsDep, TuningDep
+from api.core.database import Conn, DatabaseDep
+from api.core.dependencies import MAX_OFFSET, MetricsDep, TuningDep
 from api.core.errors import AppError, InvalidInput
 from api.core.json_limits import too_deep_message
+from api.embeddings.dependencies import EmbedderDep
 from api.memory.events import service as events
 from api.memory.events.dependencies import make_filters
 from api.memory.events.exceptions import EventNotFound, UnrenderableEvent
@@ -188,7 +189,7 @@ async def delete_event(event_id: UUID, conn: Conn) -> Response:
 @router.get("/search", response_class=HTMLResponse)
 async def search_page(
     request: Request,
-    conn: Conn,
+    database: DatabaseDep,
     embedder: EmbedderDep,
     tuning: TuningDep,
     metrics: MetricsDep,
@@ -225,8 +226,8 @@ async def search_page(
                 ts_end=when(ts_end),
                 limit=20,
             )
-            context["result"] = await search.search(
-                conn, embedder, request_model, tuning=tuning, metrics=metrics
+            context["result"] = await search.search_embed_first(
+                database, embedder, request_model, tuning=tuning, metrics=metrics
             )
         except ValidationError as exc:
             context["error"] = "; ".join(

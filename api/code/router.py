@@ -1,4 +1,7 @@
-"""HTTP routes of the code index (paths of MnemoLite v1)."""
+"""HTTP routes of the code index (paths of MnemoLite v1).
+
+They live above the index and graph domains because `POST /v1/code/index` runs the pipeline
+that composes both (index the files, then rebuild the graph, in one transaction)."""
 
 from fastapi import APIRouter, status
 
@@ -7,7 +10,8 @@ from api.code.index import service
 from api.code.index.dependencies import ParserDep
 from api.code.index.schemas import IndexRequest, IndexResult, RepositoryDeleted, RepositoryList
 from api.core.database import Conn, DatabaseDep
-from api.core.dependencies import EmbeddersDep, SettingsDep
+from api.core.dependencies import SettingsDep
+from api.embeddings.dependencies import EmbeddersDep
 
 router = APIRouter(prefix="/v1/code/index", tags=["code"])
 
