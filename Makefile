@@ -10,7 +10,7 @@ help:
 	@echo "make run          install, start the embedded PostgreSQL, migrate, serve on 127.0.0.1:8001"
 	@echo "make api-test     install and run the whole test suite"
 	@echo "make test-fast    the suite without the real-model and browser tests"
-	@echo "make lint         ruff check + ruff format --check + mypy"
+	@echo "make lint         ruff check + ruff format --check + mypy + import contracts"
 	@echo "make lock         re-pin every package into constraints.txt"
 	@echo "make index path=DIR repo=NAME   index a local directory (service running)"
 	@echo "make format       ruff format + ruff check --fix"
@@ -52,10 +52,12 @@ api-test: $(STAMP) browser
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not real_model" --ignore=tests/e2e
 
+# lint-imports checks the layering contracts of pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .

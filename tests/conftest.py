@@ -6,8 +6,10 @@ admin URL of another server to use that one instead.
 """
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 # Tests pin the settings they depend on, whatever a developer's .env says.
 os.environ.update(
@@ -25,6 +27,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from api.core.config import Settings, get_settings
 from api.core.database import init_connection
@@ -121,6 +124,32 @@ async def app(
         yield manager.app  # type: ignore[misc]
 
 
+AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def app_with(settings: Settings, embedders: Embedders, database_url: str) -> AppFactory:
+    """An app started with other settings, and a client of it: `async with app_with(x=...)`.
+
+    A string `api_key` is wrapped as the secret it is; the in-process index worker stays off."""
+
+    @asynccontextmanager
+    async def start(**update: Any) -> AsyncIterator[httpx.AsyncClient]:
+        if isinstance(update.get("api_key"), str):
+            update["api_key"] = SecretStr(update["api_key"])
+        changed = settings.model_copy(update={"index_worker_in_process": False, **update})
+        application = create_app(
+            changed, embedders=embedders, database_url=database_url, metrics=create_metrics()
+        )
+        async with LifespanManager(application) as manager:
+            served: FastAPI = manager.app  # type: ignore[assignment]
+            transport = httpx.ASGITransport(app=served)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                yield http
+
+    return start
+
+
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
@@ -138,6 +167,25 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         await connection.close()
 
 
+# The tables _clean_tables empties, by database URL: read from the catalogue once per session.
+_TRUNCATED: dict[str, str] = {}
+
+
+async def truncated_tables(connection: asyncpg.Connection, url: str) -> str:
+    """Every table of the migrated schema but Alembic's own, quoted, for TRUNCATE.
+
+    Derived, so a new migration's table is emptied too. ui_session_epoch is included: with its
+    row gone the epoch reads 0, as right after the migration (api/core/sessions/repository.py).
+    """
+    if url not in _TRUNCATED:
+        names = await connection.fetch(
+            "SELECT quote_ident(tablename) FROM pg_tables "
+            "WHERE schemaname = 'public' AND tablename <> 'alembic_version' ORDER BY tablename"
+        )
+        _TRUNCATED[url] = ", ".join(name for (name,) in names)
+    return _TRUNCATED[url]
+
+
 @pytest.fixture(autouse=True)
 async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Empty the tables after every test that touched the database."""
@@ -147,9 +195,8 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     url = request.getfixturevalue("database_url")
     connection = await asyncpg.connect(url)
     try:
-        await connection.execute(
-            "TRUNCATE events, code_files, nodes, index_jobs, idempotency_keys, "
-            "ui_session_epoch CASCADE"
-        )
+        tables = await truncated_tables(connection, url)
+        # Names come from the catalogue (quoted), not from a caller.
+        await connection.execute(f"TRUNCATE {tables} CASCADE")
     finally:
         await connection.close()

@@ -875,7 +875,7 @@ def outputs_current(out_dir: Path, requested: int) -> bool:
     )
 
 
-def _write_atomic(path: Path, writer: Callable[[Path], None]) -> None:
+def _write_atomic(path: Path, writer: Callable[[Path], object]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     writer(tmp)
     tmp.replace(path)

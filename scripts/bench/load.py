@@ -121,7 +121,9 @@ async def _writer(client: httpx.AsyncClient, report: Report, number: int) -> Non
                 report.retries += 1
 
 
-async def _searcher(client: httpx.AsyncClient, report: Report, number: int, stop: asyncio.Event):
+async def _searcher(
+    client: httpx.AsyncClient, report: Report, number: int, stop: asyncio.Event
+) -> None:
     n = 0
     while not stop.is_set():
         body = {"query": f"note {n} from agent {number}", "mode": "hybrid", "limit": 10}

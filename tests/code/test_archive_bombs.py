@@ -26,7 +26,7 @@ from api.code.index.archives import (
 )
 from api.code.index.archives.tar import gzipped
 from api.code.index.uploads import MAX_ARCHIVE_ENTRIES, NESTED, BadUpload, Upload, unpack
-from tests.hostile_archives import (
+from tests.support.hostile_archives import (
     END,
     GNU,
     MIB,

@@ -4,39 +4,11 @@ import time
 import uuid
 
 from api.code.index import repository
-
-FILES = {
-    "app/http.py": """\
-import time
-
-
-def retry(fn, attempts=3):
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except OSError:
-            time.sleep(attempt)
-
-
-class Client:
-    def get(self, url):
-        return retry(lambda: self.fetch(url))
-
-    def fetch(self, url):
-        return url
-""",
-    "app/main.py": """\
-from app.http import Client
-
-
-def run():
-    return Client().get("https://example.org")
-""",
-}
+from tests.support.repos import GRAPH_FILES, payload
 
 
 async def indexed(client) -> dict[str, str]:
-    body = {"repository": "acme", "files": [{"path": p, "content": c} for p, c in FILES.items()]}
+    body = {"repository": "acme", "files": payload(GRAPH_FILES)}
     response = await client.post("/v1/code/index", json=body)
     assert response.status_code == 201, response.text
     result = response.json()

@@ -5,30 +5,7 @@ from asgi_lifespan import LifespanManager
 
 from api.code.index import repository
 from api.main import create_app
-
-RETRY_PY = '''\
-"""Retry helpers."""
-import time
-
-
-def retry(fn, attempts=3):
-    """Call fn until it succeeds."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except OSError:
-            time.sleep(2 ** attempt)
-
-
-class Client:
-    def get(self, url):
-        return retry(lambda: self.fetch(url))
-
-    def fetch(self, url):
-        return url
-'''
-FORMAT_JS = "export function formatDate(d) { return d.toISOString(); }\n"
-MAIN_GO = 'package main\n\nfunc main() { println("hi") }\n'
+from tests.support.repos import FORMAT_JS, MAIN_GO, RETRY_PY
 
 
 def files(**overrides: str) -> list[dict[str, str]]:

@@ -1,34 +1,15 @@
 """Background index jobs: queued, run by the worker in batches, with progress and errors."""
 
 import asyncio
-import time
 import uuid
-
-import httpx
 
 from api.code.index import repository
 from api.code.index.schemas import IndexRequest
 from api.code.jobs import service
 from api.core.database import create_pool
 from api.core.migrations import upgrade
-
-
-def module(i: int) -> dict[str, str]:
-    body = (
-        f"def handler_{i}(event):\n    return process_{i}(event)\n\n\n"
-        f"def process_{i}(e):\n    return e\n"
-    )
-    return {"path": f"pkg/module_{i:03d}.py", "content": body}
-
-
-async def wait_for(client: httpx.AsyncClient, job_id: str) -> dict:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job = (await client.get(f"/v1/code/index/jobs/{job_id}")).json()
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish in 60 s: {job}")
+from tests.support.jobs import wait_for_job
+from tests.support.repos import module
 
 
 async def test_job_indexes_a_large_repository_in_batches(client, conn):
@@ -37,7 +18,7 @@ async def test_job_indexes_a_large_repository_in_batches(client, conn):
     assert response.status_code == 202, response.text
     queued = response.json()
     assert queued["status"] == "queued" and queued["total_files"] == 121
-    job = await wait_for(client, queued["id"])
+    job = await wait_for_job(client, queued["id"])
     assert job["status"] == "succeeded", job
     assert job["processed_files"] == 121 and job["progress"] == 1.0
     assert job["errors"] == [{"file": "assets/x.bin", "error": "binary"}]

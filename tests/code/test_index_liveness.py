@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from api.code.index.parsing import CHILD_COMMAND
-from tests.servers import uvicorn_server
+from tests.support.servers import uvicorn_server
 
 API_KEY = "liveness-key"
 HEADERS = {"Authorization": f"Bearer {API_KEY}"}

@@ -19,7 +19,7 @@ from api.core.config import Settings
 from api.core.database import create_pool
 from api.core.migrations import upgrade
 from api.embeddings.factory import Embedders
-from tests.code.test_index_jobs import module
+from tests.support.repos import module
 
 FILES = 120  # three batches of service.BATCH_FILES (50)
 

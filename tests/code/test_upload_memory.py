@@ -1,7 +1,7 @@
 """Hostile archives uploaded through the app must not grow the process's memory by more than
 a small multiple of what one request may carry (MAX_REQUEST_BYTES).
 
-The uploads run in a subprocess (tests/upload_memory_probe.py) so that what is measured is
+The uploads run in a subprocess (tests/support/upload_memory_probe.py) so that what is measured is
 that process's peak RSS, not this test runner's. Most archives there declare or unpack to
 400 MiB to 1 GiB; before the archive readers bounded declared sizes, the first one alone (the
 issue's GNU long-name bomb) took the process up by about 410 MiB. Measured since: ~13 MiB for
@@ -31,7 +31,7 @@ def test_hostile_uploads_stay_within_a_memory_bound(database_url):
         [
             sys.executable,
             "-m",
-            "tests.upload_memory_probe",
+            "tests.support.upload_memory_probe",
             database_url,
             str(MAX_REQUEST_BYTES),
             str(MAX_UNPACKED),

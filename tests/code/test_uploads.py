@@ -1,9 +1,5 @@
 """Uploads from the browser: safe paths, archives unpacked in memory with limits, UTF-8 text."""
 
-import io
-import tarfile
-import zipfile
-
 import pytest
 
 from api.code.index.uploads import (
@@ -19,38 +15,10 @@ from api.code.index.uploads import (
     unpack,
 )
 from api.core.errors import InvalidInput
+from tests.support.archives import make_tar, make_zip
 
 MB = 1024 * 1024
 UNPACKED = 16 * MB
-
-
-def make_zip(members: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-        for name, target in (symlinks or {}).items():
-            info = zipfile.ZipInfo(name)
-            info.external_attr = 0o120777 << 16  # S_IFLNK
-            archive.writestr(info, target)
-    return buffer.getvalue()
-
-
-def make_tar(members: dict[str, bytes], *, mode: str = "w:gz", links: bool = False) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode=mode) as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        if links:
-            link = tarfile.TarInfo("proj/passwd")
-            link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
-            archive.addfile(link)
-            device = tarfile.TarInfo("proj/null")
-            device.type = tarfile.CHRTYPE
-            archive.addfile(device)
-    return buffer.getvalue()
 
 
 def paths(unpacked) -> dict[str, str]:

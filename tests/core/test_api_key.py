@@ -1,19 +1,14 @@
 """API_KEY: open without it; with it, every route but the public ones needs the key or a session."""
 
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from api.core.config import Settings
-from api.core.metrics import create_metrics
 from api.core.security import (
     SESSION_COOKIE,
     SESSION_MAX_AGE_SECONDS,
@@ -24,8 +19,7 @@ from api.core.security import (
     session_valid,
     warn_if_exposed,
 )
-from api.embeddings.factory import Embedders
-from api.main import create_app
+from tests.conftest import AppFactory
 
 KEY = "s3cret-key-for-tests-0123456789"
 # One route per protected area; each answers 200 (or 303 for the bare /ui) with the key.
@@ -37,29 +31,6 @@ PROTECTED = [
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
 ]
-
-AppFactory = Callable[..., Any]
-
-
-@pytest.fixture
-def keyed(settings: Settings, embedders: Embedders, database_url: str) -> AppFactory:
-    """Build and start an app with other settings; usage: `async with keyed(api_key=...)`."""
-
-    @asynccontextmanager
-    async def start(**update: Any) -> AsyncIterator[httpx.AsyncClient]:
-        if isinstance(update.get("api_key"), str):
-            update["api_key"] = SecretStr(update["api_key"])
-        changed = settings.model_copy(update={"index_worker_in_process": False, **update})
-        app = create_app(
-            changed, embedders=embedders, database_url=database_url, metrics=create_metrics()
-        )
-        async with LifespanManager(app) as manager:
-            served: FastAPI = manager.app  # type: ignore[assignment]
-            transport = httpx.ASGITransport(app=served)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                yield client
-
-    return start
 
 
 async def call(client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -77,8 +48,8 @@ async def test_without_a_key_everything_is_open(client: httpx.AsyncClient) -> No
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
-async def test_protected_routes_need_the_key(keyed: AppFactory, method: str, path: str) -> None:
-    async with keyed(api_key=KEY) as client:
+async def test_protected_routes_need_the_key(app_with: AppFactory, method: str, path: str) -> None:
+    async with app_with(api_key=KEY) as client:
         missing = await call(client, method, path)
         assert missing.status_code == 401
         assert missing.headers["www-authenticate"] == "Bearer"
@@ -95,8 +66,8 @@ async def test_protected_routes_need_the_key(keyed: AppFactory, method: str, pat
             assert ok.status_code == 200, (path, ok.text)
 
 
-async def test_public_routes_stay_open(keyed: AppFactory) -> None:
-    async with keyed(api_key=KEY) as client:
+async def test_public_routes_stay_open(app_with: AppFactory) -> None:
+    async with app_with(api_key=KEY) as client:
         for path in ("/health", "/readiness", "/metrics", "/static/favicon.svg", "/ui/login"):
             assert (await client.get(path)).status_code == 200, path
         # Default-deny: an unknown path does not even say whether it exists.
@@ -104,22 +75,22 @@ async def test_public_routes_stay_open(keyed: AppFactory) -> None:
         assert (await client.get("/mcp")).status_code == 401
 
 
-async def test_metrics_can_be_put_behind_the_key(keyed: AppFactory) -> None:
-    async with keyed(api_key=KEY, metrics_public=False) as client:
+async def test_metrics_can_be_put_behind_the_key(app_with: AppFactory) -> None:
+    async with app_with(api_key=KEY, metrics_public=False) as client:
         assert (await client.get("/metrics")).status_code == 401
         bearer = {"Authorization": f"Bearer {KEY}"}
         assert (await client.get("/metrics", headers=bearer)).status_code == 200
         assert (await client.get("/health")).status_code == 200
 
 
-async def test_trailing_slash_does_not_bypass_the_check(keyed: AppFactory) -> None:
-    async with keyed(api_key=KEY) as client:
+async def test_trailing_slash_does_not_bypass_the_check(app_with: AppFactory) -> None:
+    async with app_with(api_key=KEY) as client:
         assert (await client.get("/v1/events/")).status_code == 401
         assert (await client.get("/health/")).status_code == 200
 
 
-async def test_browser_is_sent_to_the_login_page_and_back(keyed: AppFactory) -> None:
-    async with keyed(api_key=KEY) as client:
+async def test_browser_is_sent_to_the_login_page_and_back(app_with: AppFactory) -> None:
+    async with app_with(api_key=KEY) as client:
         html = {"Accept": "text/html,application/xhtml+xml"}
         page = await client.get("/ui/events?offset=0", headers=html)
         assert page.status_code == 303
@@ -156,22 +127,22 @@ async def test_browser_is_sent_to_the_login_page_and_back(keyed: AppFactory) -> 
         assert (await client.get("/ui/events", headers=html)).status_code == 303
 
 
-async def test_htmx_request_without_a_session_is_told_to_sign_in(keyed: AppFactory) -> None:
-    async with keyed(api_key=KEY) as client:
+async def test_htmx_request_without_a_session_is_told_to_sign_in(app_with: AppFactory) -> None:
+    async with app_with(api_key=KEY) as client:
         response = await client.get("/ui/search?q=x", headers={"HX-Request": "true"})
         assert response.status_code == 401
         assert response.headers["hx-redirect"] == "/ui/login"
 
 
-async def test_login_never_redirects_off_site(keyed: AppFactory) -> None:
-    async with keyed(api_key=KEY) as client:
+async def test_login_never_redirects_off_site(app_with: AppFactory) -> None:
+    async with app_with(api_key=KEY) as client:
         for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
             response = await client.post("/ui/login", data={"api_key": KEY, "next": target})
             assert response.headers["location"] == "/ui/"
 
 
-async def test_a_forged_or_stale_cookie_is_refused(keyed: AppFactory) -> None:
-    async with keyed(api_key=KEY) as client:
+async def test_a_forged_or_stale_cookie_is_refused(app_with: AppFactory) -> None:
+    async with app_with(api_key=KEY) as client:
         old = session_token(SecretStr(KEY), issued=int(time.time()) - SESSION_MAX_AGE_SECONDS - 5)
         other = session_token(SecretStr("another key"))
         for value in (old, other, "123.abc", "garbage"):
@@ -181,8 +152,8 @@ async def test_a_forged_or_stale_cookie_is_refused(keyed: AppFactory) -> None:
             assert response.json()["detail"] == "The API key is not valid."
 
 
-async def test_openapi_declares_the_key(keyed: AppFactory) -> None:
-    async with keyed(api_key=KEY) as client:
+async def test_openapi_declares_the_key(app_with: AppFactory) -> None:
+    async with app_with(api_key=KEY) as client:
         schema = (await client.get("/openapi.json", headers={"X-API-Key": KEY})).json()
         schemes = schema["components"]["securitySchemes"]
         assert schemes["bearer"]["scheme"] == "bearer"
@@ -238,17 +209,17 @@ def test_start_up_warns_when_exposed_without_a_key(settings: Settings) -> None:
     assert "API_KEY" in logs[0]["message"]
 
 
-async def test_the_lifespan_logs_the_warning(keyed: AppFactory) -> None:
+async def test_the_lifespan_logs_the_warning(app_with: AppFactory) -> None:
     with capture_logs() as logs:
-        async with keyed(host="0.0.0.0") as client:
+        async with app_with(host="0.0.0.0") as client:
             assert (await client.get("/v1/events")).status_code == 200
     assert any(entry["event"] == "api_key_not_set" for entry in logs)
 
 
 def test_empty_api_key_means_unset() -> None:
-    assert Settings(_env_file=None, api_key="  ").api_key is None  # type: ignore[call-arg]
-    assert Settings(_env_file=None, api_key=KEY).api_key == SecretStr(KEY)  # type: ignore[call-arg]
-    assert KEY not in repr(Settings(_env_file=None, api_key=KEY))  # type: ignore[call-arg]
+    assert Settings(_env_file=None, api_key="  ").api_key is None
+    assert Settings(_env_file=None, api_key=KEY).api_key == SecretStr(KEY)
+    assert KEY not in repr(Settings(_env_file=None, api_key=KEY))
 
 
 def test_short_key_is_warned_about(settings: Settings) -> None:
@@ -260,4 +231,4 @@ def test_short_key_is_warned_about(settings: Settings) -> None:
 @pytest.mark.parametrize("bad", ["with space", "ключ-0123456789abcdef", "tab\there"])
 def test_key_must_fit_in_a_header(bad: str) -> None:
     with pytest.raises(ValueError, match="API_KEY must be printable ASCII"):
-        Settings(_env_file=None, api_key=bad)  # type: ignore[call-arg]
+        Settings(_env_file=None, api_key=bad)

@@ -1,26 +1,20 @@
 """Other web pages cannot use the service: foreign Host headers and cross-site writes are refused.
 
 Issue 11, class 4. The session app serves `test` and `testserver` besides the loopback names
-(tests/conftest.py); `served(...)` starts an app with other settings.
+(tests/conftest.py); `app_with(...)` starts an app with other settings.
 """
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from api.core.config import Settings
-from api.core.metrics import create_metrics
 from api.core.security import SESSION_COOKIE, warn_if_exposed
-from api.embeddings.factory import Embedders
-from api.main import create_app
+from tests.conftest import AppFactory
 
 KEY = "browser-guard-key-0123456789abcdef"
 EVIL = "https://evil.example"
@@ -35,28 +29,6 @@ CROSS_SITE = [
     {"Origin": "http://localhost@evil.example"},
 ]
 SAME_ORIGIN = {"Origin": "http://test", "Sec-Fetch-Site": "same-origin"}
-AppFactory = Callable[..., Any]
-
-
-@pytest.fixture
-def served(settings: Settings, embedders: Embedders, database_url: str) -> AppFactory:
-    """Build and start an app with other settings; usage: `async with served(api_key=...)`."""
-
-    @asynccontextmanager
-    async def start(**update: Any) -> AsyncIterator[httpx.AsyncClient]:
-        if isinstance(update.get("api_key"), str):
-            update["api_key"] = SecretStr(update["api_key"])
-        changed = settings.model_copy(update={"index_worker_in_process": False, **update})
-        app = create_app(
-            changed, embedders=embedders, database_url=database_url, metrics=create_metrics()
-        )
-        async with LifespanManager(app) as manager:
-            application: FastAPI = manager.app  # type: ignore[assignment]
-            transport = httpx.ASGITransport(app=application)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                yield client
-
-    return start
 
 
 async def new_event(client: httpx.AsyncClient, **headers: str) -> str:
@@ -161,9 +133,9 @@ async def test_every_write_method_and_path_is_guarded(
 
 
 async def test_with_a_key_cross_site_is_refused_cookie_or_not(
-    served: AppFactory, conn: asyncpg.Connection
+    app_with: AppFactory, conn: asyncpg.Connection
 ) -> None:
-    async with served(api_key=KEY) as client:
+    async with app_with(api_key=KEY) as client:
         auth = {"X-API-Key": KEY}
         event_id = await new_event(client, **auth)
         # No cookie, and no key either: 403 rather than 401, the request is refused for what it is.
@@ -199,8 +171,8 @@ async def test_with_a_key_cross_site_is_refused_cookie_or_not(
         assert await metadata_of(client, event_id, **auth) == {"a": 1}
 
 
-async def test_login_form_is_protected_from_login_csrf(served: AppFactory) -> None:
-    async with served(api_key=KEY) as client:
+async def test_login_form_is_protected_from_login_csrf(app_with: AppFactory) -> None:
+    async with app_with(api_key=KEY) as client:
         for headers in CROSS_SITE:
             response = await client.post("/ui/login", data={"api_key": KEY}, headers=headers)
             assert_cross_site_refused(response)
@@ -208,8 +180,8 @@ async def test_login_form_is_protected_from_login_csrf(served: AppFactory) -> No
         assert (await client.post("/ui/logout", headers=CROSS_SITE[0])).status_code == 403
 
 
-async def test_no_get_changes_state(served: AppFactory) -> None:
-    async with served(api_key=KEY) as client:
+async def test_no_get_changes_state(app_with: AppFactory) -> None:
+    async with app_with(api_key=KEY) as client:
         await client.post("/ui/login", data={"api_key": KEY})
         # Sign-out is POST only: an <img src="/ui/logout"> on another page does nothing.
         assert (await client.get("/ui/logout")).status_code == 405
@@ -247,8 +219,8 @@ async def test_a_malformed_host_is_a_400(client: httpx.AsyncClient, host: str) -
         "LocalHost.",
     ],
 )
-async def test_loopback_names_are_served_by_default(served: AppFactory, host: str) -> None:
-    async with served(allowed_hosts=()) as client:
+async def test_loopback_names_are_served_by_default(app_with: AppFactory, host: str) -> None:
+    async with app_with(allowed_hosts=()) as client:
         assert (await client.get("/health", headers={"Host": host})).status_code == 200
         origin = f"http://{host.lower().rstrip('.')}"
         write = await client.post(
@@ -258,8 +230,8 @@ async def test_loopback_names_are_served_by_default(served: AppFactory, host: st
         assert (await client.get("/health", headers={"Host": "test"})).status_code == 421
 
 
-async def test_allowed_hosts_extends_the_list(served: AppFactory) -> None:
-    async with served(allowed_hosts=("mnemo.example.com",)) as client:
+async def test_allowed_hosts_extends_the_list(app_with: AppFactory) -> None:
+    async with app_with(allowed_hosts=("mnemo.example.com",)) as client:
         for host in ("mnemo.example.com", "MNEMO.example.com:443", "localhost:8001"):
             assert (await client.get("/health", headers={"Host": host})).status_code == 200, host
         assert (await client.get("/health", headers={"Host": "other.example"})).status_code == 421
@@ -272,8 +244,8 @@ async def test_allowed_hosts_extends_the_list(served: AppFactory) -> None:
         assert rewritten.status_code == 201, rewritten.text
 
 
-async def test_any_host_with_star_but_never_a_cross_site_write(served: AppFactory) -> None:
-    async with served(allowed_hosts=("*",)) as client:
+async def test_any_host_with_star_but_never_a_cross_site_write(app_with: AppFactory) -> None:
+    async with app_with(allowed_hosts=("*",)) as client:
         assert (
             await client.get("/health", headers={"Host": "whatever.example"})
         ).status_code == 200
@@ -285,8 +257,8 @@ async def test_any_host_with_star_but_never_a_cross_site_write(served: AppFactor
         assert_cross_site_refused(response)
 
 
-async def test_a_specific_listen_address_serves_its_own_name(served: AppFactory) -> None:
-    async with served(allowed_hosts=(), host="192.168.1.20") as client:
+async def test_a_specific_listen_address_serves_its_own_name(app_with: AppFactory) -> None:
+    async with app_with(allowed_hosts=(), host="192.168.1.20") as client:
         assert (
             await client.get("/health", headers={"Host": "192.168.1.20:8001"})
         ).status_code == 200
@@ -327,9 +299,9 @@ async def test_mcp_refuses_a_rebinding_host_and_origin(client: httpx.AsyncClient
     assert rebound.status_code == 421
     foreign = await client.post("/mcp", json=call, headers={**headers, "Origin": EVIL})
     assert foreign.status_code == 403
-    # A same-origin browser page and a plain MCP client (no Origin) are served, whatever the
+    # A same-origin browser page and a plain MCP client (no Origin) are app_with, whatever the
     # spelling of the loopback name.
     for extra in ({"Host": "LOCALHOST.:8001", "Origin": "http://localhost:8001"}, {}):
-        served = await client.post("/mcp", json=call, headers={**headers, **extra})
-        assert served.status_code == 200, served.text
-        assert "remember" in served.text
+        app_with = await client.post("/mcp", json=call, headers={**headers, **extra})
+        assert app_with.status_code == 200, app_with.text
+        assert "remember" in app_with.text

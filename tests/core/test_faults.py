@@ -28,7 +28,8 @@ from api.core.metrics import create_metrics
 from api.core.migrations import upgrade
 from api.embeddings.factory import Embedders
 from api.main import create_app
-from tests.code.test_index_jobs import module, wait_for
+from tests.support.jobs import wait_for_job
+from tests.support.repos import module
 
 WRITERS = 4
 MAX_REQUEST_SECONDS = 5.0
@@ -208,7 +209,7 @@ async def test_database_outage_fails_fast_and_recovers_without_losing_writes(cli
         "/v1/code/index/jobs", json={"repository": "after", "files": [module(1)]}
     )
     assert job.status_code == 202
-    assert (await wait_for(client, job.json()["id"]))["status"] == "succeeded"
+    assert (await wait_for_job(client, job.json()["id"]))["status"] == "succeeded"
 
     first_failure = min(o.at + o.seconds for o in failed) - stopped_at
     print(

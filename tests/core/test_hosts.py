@@ -91,14 +91,14 @@ def test_allowed_hosts_entries_must_be_names(bad: str) -> None:
     with pytest.raises(ValueError, match="ALLOWED_HOSTS entry"):
         parse_host_list([bad])
     with pytest.raises(ValueError, match="ALLOWED_HOSTS entry"):
-        Settings(_env_file=None, allowed_hosts=bad)  # type: ignore[call-arg]
+        Settings(_env_file=None, allowed_hosts=bad)
 
 
 def test_allowed_hosts_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALLOWED_HOSTS", " mnemo.example.com , 10.0.0.5,,")
-    assert Settings(_env_file=None).allowed_hosts == ("mnemo.example.com", "10.0.0.5")  # type: ignore[call-arg]
+    assert Settings(_env_file=None).allowed_hosts == ("mnemo.example.com", "10.0.0.5")
     monkeypatch.setenv("ALLOWED_HOSTS", "")
-    assert Settings(_env_file=None).allowed_hosts == ()  # type: ignore[call-arg]
+    assert Settings(_env_file=None).allowed_hosts == ()
 
 
 def mcp_request(headers: dict[str, str]) -> Request:

@@ -5,50 +5,24 @@ Where a setting controls the limit, the message names it, so an operator knows w
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 
-from api.core.config import Settings
-from api.core.metrics import create_metrics
-from api.embeddings.factory import Embedders
-from api.main import create_app
+from tests.conftest import AppFactory
 
-AppFactory = Callable[..., Any]
 ZERO = "00000000-0000-0000-0000-000000000000"
-
-
-@pytest.fixture
-def configured(settings: Settings, embedders: Embedders, database_url: str) -> AppFactory:
-    """Build and start an app with other settings; usage: `async with configured(x=...)`."""
-
-    @asynccontextmanager
-    async def start(**update: Any) -> AsyncIterator[httpx.AsyncClient]:
-        changed = settings.model_copy(update={"index_worker_in_process": False, **update})
-        app = create_app(
-            changed, embedders=embedders, database_url=database_url, metrics=create_metrics()
-        )
-        async with LifespanManager(app) as manager:
-            served: FastAPI = manager.app  # type: ignore[assignment]
-            transport = httpx.ASGITransport(app=served)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                yield client
-
-    return start
 
 
 def messages(response: httpx.Response) -> str:
     return json.dumps(response.json()["detail"])
 
 
-async def test_request_body_size(configured: AppFactory) -> None:
-    async with configured(max_request_bytes=2048) as client:
+async def test_request_body_size(app_with: AppFactory) -> None:
+    async with app_with(max_request_bytes=2048) as client:
         body = {"content": {"text": "x" * 4096}}
         response = await client.post("/v1/events", json=body)
         assert response.status_code == 413
@@ -65,8 +39,8 @@ async def test_request_body_size(configured: AppFactory) -> None:
         assert "MAX_REQUEST_BYTES" in messages(streamed)
 
 
-async def test_batch_size(configured: AppFactory) -> None:
-    async with configured(max_batch_events=2) as client:
+async def test_batch_size(app_with: AppFactory) -> None:
+    async with app_with(max_batch_events=2) as client:
         events = [{"content": {"text": f"e{i}"}} for i in range(3)]
         response = await client.post("/v1/events/batch", json={"events": events})
         assert response.status_code == 413
@@ -75,16 +49,16 @@ async def test_batch_size(configured: AppFactory) -> None:
         assert ok.status_code == 201
 
 
-async def test_files_per_index_request(configured: AppFactory) -> None:
-    async with configured(code_index_max_files=1) as client:
+async def test_files_per_index_request(app_with: AppFactory) -> None:
+    async with app_with(code_index_max_files=1) as client:
         files = [{"path": f"m{i}.py", "content": "x = 1\n"} for i in range(2)]
         response = await client.post("/v1/code/index", json={"repository": "r", "files": files})
         assert response.status_code == 413
         assert "CODE_INDEX_MAX_FILES" in messages(response)
 
 
-async def test_file_size_in_an_index_request(configured: AppFactory) -> None:
-    async with configured(code_index_max_file_bytes=100) as client:
+async def test_file_size_in_an_index_request(app_with: AppFactory) -> None:
+    async with app_with(code_index_max_file_bytes=100) as client:
         files = [
             {"path": "small.py", "content": "def f():\n    return 1\n"},
             {"path": "big.py", "content": "x = 1\n" * 50},
@@ -200,11 +174,11 @@ async def test_metadata_filter_depth(client: httpx.AsyncClient) -> None:
     assert response.status_code == 422, response.text
 
 
-async def test_statement_timeout(configured: AppFactory, database_url: str) -> None:
+async def test_statement_timeout(app_with: AppFactory, database_url: str) -> None:
     """A query waiting longer than DB_STATEMENT_TIMEOUT_MS (here on a lock) is cancelled: 503."""
     blocker = await asyncpg.connect(database_url)
     try:
-        async with configured(db_statement_timeout_ms=300) as client:
+        async with app_with(db_statement_timeout_ms=300) as client:
             transaction = blocker.transaction()
             await transaction.start()
             await blocker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")

@@ -3,12 +3,10 @@
 The session's metrics are shared by every test, so counters are compared before and after.
 """
 
-import asyncio
 import io
 import json
 import logging
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -29,7 +27,9 @@ from api.core.migrations import upgrade
 from api.embeddings.factory import Embedders
 from api.main import create_app
 from api.ops.health import service as health_service
-from tests.servers import uvicorn_server
+from tests.support.jobs import wait_for_job
+from tests.support.repos import module
+from tests.support.servers import uvicorn_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "docs" / "grafana" / "mnemolite-dashboard.json"
@@ -55,21 +55,6 @@ async def scrape(client: httpx.AsyncClient) -> Samples:
     response = await client.get("/metrics")
     assert response.status_code == 200, response.text
     return parse(response.text)
-
-
-def module(i: int) -> dict[str, str]:
-    body = f"def handler_{i}(event):\n    return process_{i}(event)\n"
-    return {"path": f"pkg/module_{i:03d}.py", "content": body}
-
-
-async def wait_for_job(client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        job = (await client.get(f"/v1/code/index/jobs/{job_id}")).json()
-        if job["status"] in ("succeeded", "failed"):
-            return dict(job)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish in 60 s")
 
 
 # --- metrics -----------------------------------------------------------------------------------

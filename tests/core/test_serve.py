@@ -3,33 +3,17 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
-import psutil
 
 from api.core.local_postgres import _forget_dead_handles
 from scripts.serve import spawn
+from tests.support.servers import free_port, postgres_running
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def postgres_running(data_dir: Path) -> bool:
-    for process in psutil.process_iter(["name", "cmdline"]):
-        if process.info["name"] == "postgres" and str(data_dir) in " ".join(
-            process.info["cmdline"] or []
-        ):
-            return True
-    return False
 
 
 def start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:

@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.conftest import DESKTOP, screenshot
-from tests.servers import uvicorn_server
+from tests.support.servers import uvicorn_server
 
 KEY = "e2e-key-0123456789abcdef"
 

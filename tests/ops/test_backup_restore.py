@@ -17,7 +17,6 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-import psutil
 import pytest
 from asgi_lifespan import LifespanManager
 
@@ -26,31 +25,10 @@ from api.core.migrations import head_revision, upgrade
 from api.main import create_app
 from api.ops.backup.pg_tools import embedded_bin_dir
 from api.ops.backup.target import Target, parse_target
+from tests.support.repos import FORMAT_JS, RETRY_PY
+from tests.support.servers import postgres_running
 
 ROOT = Path(__file__).resolve().parents[2]
-
-RETRY_PY = '''\
-"""Retry helpers."""
-import time
-
-
-def retry(fn, attempts=3):
-    """Call fn until it succeeds."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except OSError:
-            time.sleep(2 ** attempt)
-
-
-class Client:
-    def get(self, url):
-        return retry(lambda: self.fetch(url))
-
-    def fetch(self, url):
-        return url
-'''
-FORMAT_JS = "export function formatDate(d) { return d.toISOString(); }\n"
 
 
 async def run_script(
@@ -390,15 +368,6 @@ async def test_password_never_reaches_argv_or_output(scratch_url, live, tmp_path
     assert argv and all(password not in line for line in argv)
     assert f"PGPASSWORD={password}" in calls
     await assert_untouched(scratch_url, live)
-
-
-def postgres_running(data_dir: Path) -> bool:
-    for process in psutil.process_iter(["name", "cmdline"]):
-        if process.info["name"] == "postgres" and str(data_dir) in " ".join(
-            process.info["cmdline"] or []
-        ):
-            return True
-    return False
 
 
 async def test_embedded_server_is_started_and_stopped_again(

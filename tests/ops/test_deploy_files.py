@@ -450,7 +450,7 @@ def _construct_tagged(loader: yaml.SafeLoader, node: yaml.Node) -> Reset:
         return Reset(loader.construct_sequence(node, deep=True))
     if isinstance(node, yaml.MappingNode):
         return Reset(loader.construct_mapping(node, deep=True))
-    return Reset(loader.construct_scalar(node))  # type: ignore[arg-type]
+    return Reset(loader.construct_scalar(node))
 
 
 ComposeLoader.add_constructor("!reset", _construct_tagged)

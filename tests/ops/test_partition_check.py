@@ -10,10 +10,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from api.ops.partition import repository
 from api.ops.partition.exceptions import NoEventsTable
 from api.ops.partition.schemas import PartitionThresholds
-from api.ops.partition.service import partition_readiness
+from api.ops.partition.service import events_storage, partition_readiness
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,7 +50,7 @@ async def test_readiness_measures_the_events_table(conn):
 async def test_large_tables_are_counted_from_the_planner_estimate(conn):
     await insert_events(conn, 40)
     await conn.execute("ANALYZE events")
-    storage = await repository.events_storage(conn, exact_below=10)
+    storage = await events_storage(conn, exact_below=10)
     assert (storage.events, storage.events_estimated) == (40, True)
 
 
@@ -59,7 +58,7 @@ async def test_unmigrated_database_says_so(scratch_url):
     connection = await asyncpg.connect(scratch_url)
     try:
         with pytest.raises(NoEventsTable, match="run the migrations"):
-            await repository.events_storage(connection, exact_below=10)
+            await events_storage(connection, exact_below=10)
     finally:
         await connection.close()
 

@@ -15,6 +15,7 @@ from api.code.index.texts import embedding_text
 from api.embeddings.texts import text_for_embedding
 from api.ops.transfer import service
 from api.ops.transfer.schemas import ImportReport
+from tests.support.repos import GRAPH_FILES, payload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,36 +29,6 @@ EVENTS = [
     {"content": {"title": "héllo wörld, unicode survives"}, "metadata": {}},
 ]
 
-FILES = {
-    "app/http.py": '''\
-import time
-
-
-def retry(fn, attempts=3):
-    """Call fn again when it fails."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except OSError:
-            time.sleep(attempt)
-
-
-class Client:
-    def get(self, url):
-        return retry(lambda: self.fetch(url))
-
-    def fetch(self, url):
-        return url
-''',
-    "app/main.py": """\
-from app.http import Client
-
-
-def run():
-    return Client().get("https://example.org")
-""",
-}
-
 
 async def seed(client, repository: str = "acme") -> None:
     response = await client.post("/v1/events/batch", json={"events": EVENTS})
@@ -65,7 +36,7 @@ async def seed(client, repository: str = "acme") -> None:
     body = {
         "repository": repository,
         "commit_hash": "abc123",
-        "files": [{"path": path, "content": text} for path, text in FILES.items()],
+        "files": payload(GRAPH_FILES),
     }
     response = await client.post("/v1/code/index", json=body)
     assert response.status_code == 201, response.text

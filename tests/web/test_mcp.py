@@ -17,7 +17,7 @@ import pytest
 from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.servers import ROOT, uvicorn_server
+from tests.support.servers import ROOT, uvicorn_server
 
 API_KEY = "mcp-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -184,7 +184,7 @@ async def test_memories_round_trip(transport, server_url, database_url):
         assert gone == f"No event with id {ids[0]}."
 
         recent = await session.read_resource("mnemolite://events/recent")
-        listed = json.loads(recent.contents[0].text)  # type: ignore[union-attr]
+        listed = json.loads(recent.contents[0].text)
         assert [event["id"] for event in listed["events"]] == [ids[2], ids[1]]
 
 
@@ -261,7 +261,7 @@ async def test_code_tools_and_repository_resource(transport, server_url, databas
         assert status["jobs"] == []
 
         resource = await session.read_resource("mnemolite://repositories/shop")
-        summary = json.loads(resource.contents[0].text)  # type: ignore[union-attr]
+        summary = json.loads(resource.contents[0].text)
         assert summary["file_count"] == 2 and summary["languages"] == {
             "python": summary["chunk_count"]
         }

@@ -2,14 +2,13 @@
 
 import asyncio
 import html
-import io
 import re
-import tarfile
 import time
 import uuid
-import zipfile
 
 import httpx
+
+from tests.support.archives import make_tar, make_zip
 
 HTMX = {"HX-Request": "true"}
 PYTHON = (
@@ -71,24 +70,6 @@ async def indexed_paths(conn, repository: str) -> list[str]:
         "SELECT path FROM code_files WHERE repository = $1 ORDER BY path", repository
     )
     return [row["path"] for row in rows]
-
-
-def make_zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def make_tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 async def test_code_page_empty_state_form_and_fragments(client):
@@ -193,7 +174,7 @@ async def test_upload_of_a_zip_rejects_unsafe_members(client, conn):
 
 
 async def test_upload_of_a_tar_gz_rejects_unsafe_members(client, conn):
-    archive = make_tar_gz(
+    archive = make_tar(
         {
             "proj/billing.py": PYTHON.encode(),
             "proj/../../evil.py": b"import os\n",

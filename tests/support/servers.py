@@ -12,13 +12,25 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def postgres_running(data_dir: Path) -> bool:
+    """Whether a postgres process serves `data_dir` (a stopped server must leave none)."""
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] == "postgres" and str(data_dir) in " ".join(
+            process.info["cmdline"] or []
+        ):
+            return True
+    return False
 
 
 def wait_until_ready(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:

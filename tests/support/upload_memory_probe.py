@@ -1,11 +1,11 @@
-"""Run alone in a subprocess by tests/integration/test_upload_memory.py: start the app on the
+"""Run alone in a subprocess by tests/code/test_upload_memory.py: start the app on the
 test database, upload hostile archives through POST /ui/code/upload, and print as JSON how
 far the process's peak RSS rose above its RSS before the first hostile upload.
 
 The peak is reset just before (Linux's clear_refs), so building the archives and starting the
 app do not count; where it cannot be reset, the peak since the start counts (stricter).
 
-Usage: python -m tests.upload_memory_probe <database url> <max request bytes> <max unpacked>
+Usage: python -m tests.support.upload_memory_probe <database url> <max request bytes> <max unpacked>
 """
 
 import asyncio
@@ -20,7 +20,7 @@ from asgi_lifespan import LifespanManager
 
 from api.core.config import Settings
 from api.main import create_app
-from tests.hostile_archives import (
+from tests.support.hostile_archives import (
     END,
     GNU,
     MIB,
