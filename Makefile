@@ -19,10 +19,13 @@ help:
 	@echo "make bench        build the benchmark corpus once, then scripts/bench/search.py"
 	@echo "make backup [file=PATH]          pg_dump of the database (backups/)"
 	@echo "make restore file=PATH [yes=1]   replace the database with a backup"
-	@echo "make export [file=PATH]          events and code as JSON Lines (exports/)"
-	@echo "make import file=PATH            load an export (re-embeds if the models differ)"
+	@echo "make export [file=PATH] [tenant=N]   one tenant's events and code as JSON Lines"
+	@echo "make import file=PATH [tenant=N] load an export into a tenant (re-embeds if needed)"
 	@echo "make switch-model text=M [code=M] dim=N   re-embed everything with other models"
 	@echo "make partition-check             is the events table big enough to partition?"
+	@echo "make tenant name=N | tenants | delete-tenant name=N yes=1   tenants (operator)"
+	@echo "make key tenant=T role=read|write|admin [label=L] [expires=ISO]   a key, shown once"
+	@echo "make keys tenant=T | rotate-key tenant=T id=K | revoke-key tenant=T id=K"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -116,19 +119,53 @@ restore: $(STAMP)
 partition-check: $(STAMP)
 	$(BIN)/python -m scripts.partition_check
 
+# == tenants and their API keys, on the database directly (docs/api.md, "Tenants and keys") ==
+.PHONY: tenant tenants delete-tenant key keys rotate-key revoke-key
+TENANTS := $(BIN)/python -m scripts.tenants
+
+tenant: $(STAMP)
+	@test -n "$(name)" || (echo 'usage: make tenant name=NAME'; exit 2)
+	$(TENANTS) create "$(name)"
+
+tenants: $(STAMP)
+	$(TENANTS) list
+
+delete-tenant: $(STAMP)
+	@test -n "$(name)" || (echo 'usage: make delete-tenant name=NAME yes=1'; exit 2)
+	$(TENANTS) delete "$(name)" $(if $(filter 1 yes true,$(yes)),--yes)
+
+key: $(STAMP)
+	@test -n "$(tenant)" -a -n "$(role)" || (echo 'usage: make key tenant=T role=read|write|admin [label=L] [expires=ISO]'; exit 2)
+	$(TENANTS) key "$(tenant)" --role "$(role)" $(if $(label),--label "$(label)") \
+	  $(if $(expires),--expires "$(expires)")
+
+keys: $(STAMP)
+	@test -n "$(tenant)" || (echo 'usage: make keys tenant=T'; exit 2)
+	$(TENANTS) keys "$(tenant)"
+
+rotate-key: $(STAMP)
+	@test -n "$(tenant)" -a -n "$(id)" || (echo 'usage: make rotate-key tenant=T id=KEY_ID'; exit 2)
+	$(TENANTS) rotate "$(tenant)" "$(id)"
+
+revoke-key: $(STAMP)
+	@test -n "$(tenant)" -a -n "$(id)" || (echo 'usage: make revoke-key tenant=T id=KEY_ID'; exit 2)
+	$(TENANTS) revoke "$(tenant)" "$(id)"
+
 # == operations: export, import and model switch ==
 .PHONY: export import switch-model
 
 # JSON Lines export: a consistent snapshot, safe while the service runs.
-# make export [file=PATH] [only=events|code] [repo=NAME]
+# make export [file=PATH] [tenant=NAME] [only=events|code] [repo=NAME]
 export: $(STAMP)
 	$(BIN)/python -m scripts.export_jsonl $(if $(file),--file "$(file)") \
-	  $(if $(only),--only "$(only)") $(if $(repo),--repository "$(repo)")
+	  $(if $(only),--only "$(only)") $(if $(repo),--repository "$(repo)") \
+	  $(if $(tenant),--tenant "$(tenant)")
 
 # Existing ids are skipped; vectors of other models are recomputed with this service's models.
 import: $(STAMP)
-	@test -n "$(file)" || (echo 'usage: make import file=PATH [skip_invalid=1]'; exit 2)
-	$(BIN)/python -m scripts.import_jsonl "$(file)" $(if $(skip_invalid),--skip-invalid)
+	@test -n "$(file)" || (echo 'usage: make import file=PATH [tenant=NAME] [skip_invalid=1]'; exit 2)
+	$(BIN)/python -m scripts.import_jsonl "$(file)" $(if $(skip_invalid),--skip-invalid) \
+	  $(if $(tenant),--tenant "$(tenant)")
 
 # Re-embed everything with other models; stop the service first. Resumable: run it again.
 # make switch-model text=MODEL [code=MODEL] dim=N  |  mock=1 dim=N  |  abandon=1 (drop a partial run)

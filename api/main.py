@@ -34,6 +34,8 @@ from api.core.middleware import (
 )
 from api.core.migrations import head_revision
 from api.core.security import ApiKeyMiddleware, install_openapi_security, warn_if_exposed
+from api.core.tenancy.limits import RateLimiter
+from api.core.tenancy.router import router as admin_router
 from api.embeddings.factory import Embedders
 from api.memory.events.router import router as events_router
 from api.memory.search.router import router as search_router
@@ -92,13 +94,14 @@ def create_app(
                 if settings.index_worker_in_process:
                     worker = asyncio.create_task(
                         index_worker.work(
-                            pool,
+                            runtime.database,
                             active,
                             stop_worker,
                             worker=f"api-{socket.gethostname()}-{os.getpid()}",
                             poll_seconds=settings.index_worker_poll_seconds,
                             metrics=metrics,
                             max_file_bytes=settings.code_index_max_file_bytes,
+                            max_code_chunks=settings.tenant_max_code_chunks,
                             parser=parser,
                         ),
                         name="index-worker",
@@ -159,6 +162,7 @@ def create_app(
     app.include_router(code_search_router)
     app.include_router(code_graph_router)
     app.include_router(index_jobs_router)
+    app.include_router(admin_router)
     app.include_router(login_router)
     app.include_router(ui_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -178,6 +182,7 @@ def create_app(
         api_key=settings.api_key,
         metrics_public=settings.metrics_public,
         metrics=metrics,
+        limiter=RateLimiter.from_settings(settings),
     )
     app.add_middleware(BrowserGuardMiddleware, policy=hosts)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

@@ -6,8 +6,8 @@ admin URL of another server to use that one instead.
 """
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from api.core.config import Settings, get_settings
-from api.core.database import init_connection
+from api.core.database import init_connection, set_tenant
 from api.core.local_postgres import (
     drop_database,
     ensure_database,
@@ -38,8 +38,11 @@ from api.core.local_postgres import (
 )
 from api.core.metrics import Metrics, create_metrics
 from api.core.migrations import upgrade
+from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from api.embeddings.factory import Embedders, build_embedders
 from api.main import create_app
+from tests.support.apps import AppFactory
+from tests.support.isolation import client_with_key, tenant_a  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 # One database per test session, so parallel sessions on one server never collide.
@@ -124,9 +127,6 @@ async def app(
         yield manager.app  # type: ignore[misc]
 
 
-AppFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
 @pytest.fixture
 def app_with(settings: Settings, embedders: Embedders, database_url: str) -> AppFactory:
     """An app started with other settings, and a client of it: `async with app_with(x=...)`.
@@ -159,8 +159,10 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection as the tables' owner, set to the default tenant (as the service would be)."""
     connection = await asyncpg.connect(database_url)
     await init_connection(connection)
+    await set_tenant(connection, DEFAULT_TENANT_ID)
     try:
         yield connection
     finally:
@@ -172,15 +174,16 @@ _TRUNCATED: dict[str, str] = {}
 
 
 async def truncated_tables(connection: asyncpg.Connection, url: str) -> str:
-    """Every table of the migrated schema but Alembic's own, quoted, for TRUNCATE.
+    """Every table of the migrated schema but Alembic's own and tenants, quoted, for TRUNCATE.
 
     Derived, so a new migration's table is emptied too. ui_session_epoch is included: with its
     row gone the epoch reads 0, as right after the migration (api/core/sessions/repository.py).
+    The tenants other than `default` are deleted instead (the default one is the migration's).
     """
     if url not in _TRUNCATED:
         names = await connection.fetch(
-            "SELECT quote_ident(tablename) FROM pg_tables "
-            "WHERE schemaname = 'public' AND tablename <> 'alembic_version' ORDER BY tablename"
+            "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename NOT IN ('alembic_version', 'tenants') ORDER BY tablename"
         )
         _TRUNCATED[url] = ", ".join(name for (name,) in names)
     return _TRUNCATED[url]
@@ -198,5 +201,6 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         tables = await truncated_tables(connection, url)
         # Names come from the catalogue (quoted), not from a caller.
         await connection.execute(f"TRUNCATE {tables} CASCADE")
+        await connection.execute("DELETE FROM tenants WHERE id <> $1", DEFAULT_TENANT_ID)
     finally:
         await connection.close()

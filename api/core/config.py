@@ -130,6 +130,19 @@ class Settings(BaseSettings):
         "believed (a TLS proxy; comma-separated, * trusts any, empty trusts none).",
     )
 
+    # Tenant quotas: defaults for every tenant (0 = no limit); a tenant's own settings
+    # (PATCH /v1/admin/tenants/{name}) override them.
+    tenant_max_events: int = Field(default=0, ge=0, description="Events a tenant may hold.")
+    tenant_max_code_chunks: int = Field(
+        default=0, ge=0, description="Code chunks a tenant may hold."
+    )
+    tenant_requests_per_second: float = Field(
+        default=0, ge=0, description="Requests per second of a tenant's keys (token bucket)."
+    )
+    tenant_request_burst: int = Field(
+        default=0, ge=0, description="Bucket size; 0: twice the rate (at least 1)."
+    )
+
     # Server
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=1, le=65535)

@@ -1,4 +1,11 @@
-"""The asyncpg pool, the database URL resolution and the per-request connection dependency."""
+"""The asyncpg pool, the database URL resolution and the per-request connection dependency.
+
+Tenancy lives on the connection: `Database.connection()` sets `mnemolite.tenant_id` (or
+`mnemolite.all_tenants` for the few cross-tenant system queries) before handing a connection
+out, and the pool's reset on release (RESET ALL) clears it. Repositories filter on `TENANT`,
+the same setting; the Row-Level Security policies of migration 0011 enforce it again, because
+the pool works as the role APP_ROLE, which owns no table.
+"""
 
 import contextlib
 import json
@@ -6,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import urlsplit
+from uuid import UUID
 
 import asyncpg
 from fastapi import Depends, Request
@@ -21,6 +29,15 @@ from api.core.metrics import Metrics
 # from the pool ACQUIRE_TIMEOUT_SECONDS (the default is for ever), connect included.
 CONNECT_TIMEOUT_SECONDS = 5.0
 ACQUIRE_TIMEOUT_SECONDS = 10.0
+
+# The role the service works as (created by migration 0011, granted data access, owning no
+# table, so the tables' policies apply to it) and the setting that carries the tenant.
+APP_ROLE = "mnemolite_app"
+# The connection's tenant in SQL: every tenant-scoped query compares tenant_id with it.
+TENANT = "nullif(current_setting('mnemolite.tenant_id', true), '')::uuid"
+# Where the access check leaves the request's Principal (api.core.tenancy.schemas): in the
+# request's own scope, never in the lifespan state that every request shares.
+PRINCIPAL_SCOPE_KEY = "mnemolite.principal"
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -60,6 +77,20 @@ async def init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+async def init_service_connection(connection: asyncpg.Connection) -> None:
+    """The service's connections: codecs, then the role that the tenant policies bind."""
+    await init_connection(connection)
+    # Before migration 0011 this database grants the role nothing (the role, the server's, may
+    # exist for another database): stay the owner, and the start-up schema check says so.
+    migrated = await connection.fetchval(
+        "SELECT to_regclass('public.tenants') IS NOT NULL "
+        "AND EXISTS (SELECT FROM pg_roles WHERE rolname = $1)",
+        APP_ROLE,
+    )
+    if migrated:
+        await connection.execute(f"SET ROLE {APP_ROLE}")
+
+
 async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
     server_settings = {
         "application_name": "mnemolite",
@@ -76,7 +107,7 @@ async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
         asyncpg_dsn(url),
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
-        init=init_connection,
+        init=init_service_connection,
         server_settings=server_settings,
         command_timeout=max(settings.db_statement_timeout_ms / 1000 + 5, 10),
         timeout=CONNECT_TIMEOUT_SECONDS,
@@ -85,13 +116,32 @@ async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
 
 
 class Database:
-    """Connections on demand. A route that embeds before it queries takes a connection only
-    for its queries: no connection sits idle while the model runs, so DB_POOL_MAX_SIZE bounds
-    the queries in flight, not the requests waiting for the model."""
+    """Connections on demand, each set to one tenant. A route that embeds before it queries
+    takes a connection only for its queries: no connection sits idle while the model runs, so
+    DB_POOL_MAX_SIZE bounds the queries in flight, not the requests waiting for the model.
 
-    def __init__(self, pool: asyncpg.Pool, metrics: Metrics) -> None:
+    A Database without a tenant hands out connections that see no tenant's rows and cannot
+    write any: `for_tenant` and `across_tenants` say which rows a piece of work may touch."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        metrics: Metrics,
+        *,
+        tenant_id: UUID | None = None,
+        all_tenants: bool = False,
+    ) -> None:
         self.pool = pool
         self.metrics = metrics
+        self.tenant_id = tenant_id
+        self.all_tenants = all_tenants
+
+    def for_tenant(self, tenant_id: UUID) -> "Database":
+        return Database(self.pool, self.metrics, tenant_id=tenant_id)
+
+    def across_tenants(self) -> "Database":
+        """For system work only: the job queue, metrics, key lookup, tenant administration."""
+        return Database(self.pool, self.metrics, all_tenants=True)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -108,14 +158,31 @@ class Database:
         # Long waits here mean DB_POOL_MAX_SIZE is too small for the load.
         self.metrics.db_pool_acquire_seconds.observe(time.perf_counter() - started)
         try:
+            await set_tenant(connection, self.tenant_id, all_tenants=self.all_tenants)
             yield connection
         finally:
             # A connection broken by an outage is closed here; the pool opens a fresh one later.
+            # The pool's reset (RESET ALL) clears the tenant before anyone else gets it.
             await self.pool.release(connection)
 
 
+async def set_tenant(
+    connection: asyncpg.Connection, tenant_id: UUID | None, *, all_tenants: bool = False
+) -> None:
+    """Scope the connection's session to one tenant (or, for system work, to all)."""
+    await connection.execute(
+        "SELECT set_config('mnemolite.tenant_id', $1, false), "
+        "set_config('mnemolite.all_tenants', $2, false)",
+        "" if tenant_id is None else str(tenant_id),
+        "on" if all_tenants else "off",
+    )
+
+
 async def get_database(request: Request) -> Database:
-    return Database(request.state.pool, request.app.state.metrics)
+    """The request's tenant, as the access check decided it (api.core.security)."""
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    tenant_id: UUID | None = None if principal is None else principal.tenant_id
+    return Database(request.state.pool, request.app.state.metrics, tenant_id=tenant_id)
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]

@@ -4,7 +4,7 @@ Every response for a failure has the shape `{"error": <code>, "detail": <message
 """
 
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import asyncpg
 import structlog
@@ -21,7 +21,8 @@ log = structlog.get_logger(__name__)
 class AppError(Exception):
     status_code = 400
     error = "bad_request"
-    headers: ClassVar[dict[str, str]] = {}
+    # Extra response headers; a subclass or an instance may set its own (never mutate this one).
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: Any = None) -> None:
         super().__init__(detail)
@@ -52,7 +53,7 @@ class DatabaseUnavailable(AppError):
 
     status_code = 503
     error = "database_unavailable"
-    headers: ClassVar[dict[str, str]] = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 class StartupError(RuntimeError):

@@ -4,7 +4,7 @@ Every name is listed, with its labels and meaning, in docs/operations.md (Observ
 Grafana dashboard in docs/grafana/ uses them and a test keeps the two in step.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
@@ -13,6 +13,8 @@ import api
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # An index job takes from a fraction of a second (one file) to an hour (a large repository on CPU).
+# How many tenants get a label of their own in mnemolite_tenant_requests_total.
+TENANT_LABELS = 50
 JOB_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 
@@ -39,6 +41,20 @@ class Metrics:
     db_pool_idle: Gauge
     db_pool_in_use: Gauge
     db_pool_acquire_seconds: Histogram
+    tenants: Gauge
+    tenant_requests: Counter
+    quota_refusals: Counter
+    # The tenants named in tenant_requests' labels: the first TENANT_LABELS seen by this
+    # process; the rest are counted as "other", so the label set stays bounded.
+    named_tenants: set[str] = field(default_factory=set)
+
+    def tenant_label(self, name: str) -> str:
+        if name in self.named_tenants:
+            return name
+        if len(self.named_tenants) < TENANT_LABELS:
+            self.named_tenants.add(name)
+            return name
+        return "other"
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -139,6 +155,18 @@ def create_metrics() -> Metrics:
             "mnemolite_index_jobs_oldest_age_seconds",
             "Age of the oldest queued job (since queued) and running job (since started).",
             ("status",),
+        ),
+        tenants=gauge("mnemolite_tenants", "Tenants in the database (read at scrape time)."),
+        tenant_requests=counter(
+            "mnemolite_tenant_requests_total",
+            f"Requests admitted, by tenant: the first {TENANT_LABELS} tenants this process "
+            "served are named, the rest counted as `other`.",
+            ("tenant",),
+        ),
+        quota_refusals=counter(
+            "mnemolite_quota_refusals_total",
+            "Requests refused with 429 by a tenant's request rate (kind=rate).",
+            ("kind",),
         ),
         db_pool_size=gauge("mnemolite_db_pool_size", "Connections the pool holds open."),
         db_pool_min_size=gauge("mnemolite_db_pool_min_size", "DB_POOL_MIN_SIZE."),

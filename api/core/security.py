@@ -12,6 +12,7 @@ leaked cookie does not leak the key, expires on its own, every session ends when
 changes, and signing out (which moves the epoch on) ends every session, copied cookies included.
 """
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -20,6 +21,7 @@ import re
 import time
 from typing import Any
 from urllib.parse import quote
+from uuid import UUID
 
 import structlog
 from fastapi import FastAPI
@@ -28,11 +30,15 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.core.config import Settings
-from api.core.database import Database
+from api.core.database import PRINCIPAL_SCOPE_KEY, Database
 from api.core.errors import DATABASE_UNAVAILABLE, AppError
 from api.core.hosts import WILDCARD_ADDRESSES
 from api.core.metrics import Metrics
 from api.core.sessions import service as sessions
+from api.core.tenancy import service as tenancy
+from api.core.tenancy.exceptions import Forbidden, TenantNotFound
+from api.core.tenancy.limits import RateLimiter
+from api.core.tenancy.schemas import ROLE_RANK, Principal
 
 log = structlog.get_logger(__name__)
 
@@ -94,6 +100,43 @@ def session_valid(token: str, key: SecretStr, *, epoch: int = 0, now: float | No
     return hmac.compare_digest(_digest(match.group(2)), _digest(expected))
 
 
+# A session signed in with a tenant key: `<issue time>.<key id>.<hex HMAC-SHA256>`, the HMAC
+# keyed by the key's stored hash, so revoking or rotating the key ends its sessions at once.
+_KEY_TOKEN = re.compile(
+    r"([0-9]{1,12})\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([0-9a-f]{64})"
+)
+
+
+def key_session_token(key_id: UUID, secret_hash: str, *, issued: int | None = None) -> str:
+    issued = int(time.time()) if issued is None else issued
+    return f"{issued}.{key_id}.{_key_session_signature(secret_hash, key_id, issued)}"
+
+
+def key_session_id(token: str) -> UUID | None:
+    """The key a tenant session names, if `token` has that shape at all."""
+    match = _KEY_TOKEN.fullmatch(token)
+    return None if match is None else UUID(match.group(2))
+
+
+def key_session_valid(
+    token: str, key_id: UUID, secret_hash: str, *, now: float | None = None
+) -> bool:
+    match = _KEY_TOKEN.fullmatch(token)
+    if match is None or UUID(match.group(2)) != key_id:
+        return False
+    issued = int(match.group(1))
+    now = time.time() if now is None else now
+    if not (issued - 60 <= now <= issued + SESSION_MAX_AGE_SECONDS):
+        return False
+    expected = _key_session_signature(secret_hash, key_id, issued)
+    return hmac.compare_digest(_digest(match.group(3)), _digest(expected))
+
+
+def _key_session_signature(secret_hash: str, key_id: UUID, issued: int) -> str:
+    message = f"mnemolite-ui-key-session:{key_id}:{issued}".encode()
+    return hmac.new(secret_hash.encode(), message, hashlib.sha256).hexdigest()
+
+
 def _session_signature(key: SecretStr, epoch: int, issued: int) -> str:
     message = f"mnemolite-ui-session:{epoch}:{issued}".encode()
     return hmac.new(key.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
@@ -153,7 +196,14 @@ def warn_if_exposed(settings: Settings) -> None:
 
 
 class ApiKeyMiddleware:
-    """Let a request through when API_KEY is unset, the path is public, or it proves the key."""
+    """Decide who a request acts as (its Principal: a tenant and a rank), or refuse it.
+
+    - API_KEY, or a session cookie signed with it: the operator, on the tenant that `X-Tenant`
+      names (`default` without the header).
+    - A tenant key (`mnl_...`, in the database): its tenant, with its role.
+    - No key while API_KEY is unset (a loopback service): the operator, as before tenancy.
+    The principal's rank must reach the route's (`required_rank`): else 403.
+    """
 
     def __init__(
         self,
@@ -162,22 +212,29 @@ class ApiKeyMiddleware:
         api_key: SecretStr | None,
         metrics_public: bool,
         metrics: Metrics,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.app = app
         self.api_key = api_key
         self.metrics_public = metrics_public
         self.metrics = metrics
+        self.limiter = limiter or RateLimiter(rate=0, burst=0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            self.api_key is None
-            or scope["type"] not in ("http", "websocket")
-            or is_public(_route_path(scope), metrics_public=self.metrics_public)
+        path = _route_path(scope) if scope["type"] in ("http", "websocket") else ""
+        if scope["type"] not in ("http", "websocket") or is_public(
+            path, metrics_public=self.metrics_public
         ):
             await self.app(scope, receive, send)
             return
+        headers = _headers(scope)
         try:
-            verdict = await self._check(scope, _headers(scope))
+            outcome = await self._check(scope, headers)
+            if isinstance(outcome, Principal):
+                outcome = await self._on_tenant(scope, headers, outcome)
+        except (TenantNotFound, Forbidden) as exc:
+            await _refuse(scope, send, exc)
+            return
         except (AppError, *DATABASE_UNAVAILABLE) as exc:
             # The session epoch could not be read: the database is away, so is every route.
             log.warning("session_check_unavailable", path=scope["path"], error=repr(exc))
@@ -193,40 +250,108 @@ class ApiKeyMiddleware:
             extra = [(b"content-type", b"application/json"), (b"retry-after", b"1")]
             await _send(scope, send, 503, body.encode(), extra)
             return
-        if verdict is None:
+        if isinstance(outcome, Principal):
+            needed = tenancy.required_rank(scope.get("method", "GET"), path)
+            if outcome.rank < needed:
+                await _refuse(scope, send, Forbidden(_rank_message(outcome, needed)))
+                return
+            refusal = self.limiter.refusal(outcome)
+            if refusal is not None:
+                self.metrics.quota_refusals.labels("rate").inc()
+                await _refuse(scope, send, refusal)
+                return
+            self.metrics.tenant_requests.labels(
+                self.metrics.tenant_label(outcome.tenant_name)
+            ).inc()
+            scope[PRINCIPAL_SCOPE_KEY] = outcome
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        if verdict == "invalid":
+        if outcome == "invalid":
             log.warning("api_key_rejected", path=scope["path"])
-        await _deny(scope, send, verdict)
+        await _deny(scope, send, outcome)
 
-    async def _check(self, scope: Scope, headers: dict[str, str]) -> str | None:
-        """None when the request proves the key, else why not: "missing" or "invalid"."""
-        assert self.api_key is not None
+    async def _check(self, scope: Scope, headers: dict[str, str]) -> Principal | str:
+        """The principal the request proves, else why not: "missing" or "invalid"."""
         presented = []
         if "x-api-key" in headers:
             presented.append(headers["x-api-key"].strip())
         scheme, _, credentials = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             presented.append(credentials.strip())
-        if any(keys_match(value, self.api_key) for value in presented):
-            return None
+        if self.api_key is not None and any(keys_match(v, self.api_key) for v in presented):
+            return tenancy.operator()
+        for value in presented:
+            if tenancy.key_shaped(value):
+                principal = await tenancy.authenticate(self._database(scope), value)
+                if principal is not None:
+                    return principal
+        if presented:
+            return "invalid"
+        if self.api_key is None:
+            return tenancy.operator()
         cookie = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE)
-        # Only a cookie of the right shape costs a database read (the current epoch).
+        # Only a cookie of the right shape costs a database read (the epoch, or the key).
         if cookie and session_shaped(cookie):
             epoch = await sessions.current_epoch(self._database(scope))
             if session_valid(cookie, self.api_key, epoch=epoch):
-                return None
-        return "invalid" if presented or cookie else "missing"
+                return tenancy.operator()
+        key_id = key_session_id(cookie) if cookie else None
+        if cookie and key_id is not None:
+            found = await tenancy.session_key(self._database(scope), key_id)
+            if found is not None and key_session_valid(cookie, key_id, found[1]):
+                return found[0]
+        return "invalid" if cookie else "missing"
+
+    async def _on_tenant(
+        self, scope: Scope, headers: dict[str, str], principal: Principal
+    ) -> Principal:
+        """X-Tenant: the operator's choice of tenant; a tenant key may only name its own."""
+        name = headers.get(TENANT_HEADER, "").strip()
+        if not name and principal.is_operator:
+            # The UI's choice (the tenant switch in the page header), for the operator only.
+            chosen = cookie_parser(headers.get("cookie", "")).get(TENANT_COOKIE, "").strip()
+            if chosen and chosen != principal.tenant_name:
+                with contextlib.suppress(TenantNotFound):  # deleted since: the default one
+                    database = self._database(scope)
+                    return tenancy.operator(await tenancy.tenant_named(database, chosen))
+            return principal
+        if not name or name == principal.tenant_name:
+            return principal
+        if not principal.is_operator:
+            raise Forbidden(
+                f"This key belongs to tenant {principal.tenant_name!r}: it cannot act on "
+                "another tenant (leave X-Tenant out)."
+            )
+        return tenancy.operator(await tenancy.tenant_named(self._database(scope), name))
 
     def _database(self, scope: Scope) -> Database:
         pool = scope.get("state", {}).get("pool")
         if pool is None:
             raise AppError("The service is starting or stopping.")
         return Database(pool, self.metrics)
+
+
+TENANT_HEADER = "x-tenant"
+# The operator's tenant in the web UI (set by POST /ui/tenant), when no X-Tenant is sent.
+TENANT_COOKIE = "mnemolite_tenant"
+
+
+def _rank_message(principal: Principal, needed: int) -> str:
+    role = next((name for name, rank in ROLE_RANK.items() if rank == principal.rank), "?")
+    if needed > max(ROLE_RANK.values()):
+        return "Only the operator key (API_KEY) may manage tenants."
+    wanted = next(name for name, rank in ROLE_RANK.items() if rank == needed)
+    return f"This key's role is {role!r}; this request needs {wanted!r} or above."
+
+
+async def _refuse(scope: Scope, send: Send, error: AppError) -> None:
+    body = json.dumps({"error": error.error, "detail": error.detail})
+    headers = [(b"content-type", b"application/json")]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    await _send(scope, send, error.status_code, body.encode(), headers)
 
 
 def _route_path(scope: Scope) -> str:

@@ -9,6 +9,8 @@ import pytest
 
 from api.code.index import repository as code_index
 from api.code.index.service import content_hash
+from api.core.database import set_tenant
+from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from scripts.bench.load import render, run_load
 
 CLIENTS = 32
@@ -110,6 +112,7 @@ async def test_a_file_found_unchanged_is_rechecked_under_the_lock(client, conn, 
     await index(client, "stale", two_files(a, a))
     holder = await asyncpg.connect(database_url)
     try:
+        await set_tenant(holder, DEFAULT_TENANT_ID)  # the lock is the tenant's repository's
         transaction = holder.transaction()
         await transaction.start()
         await code_index.lock_repository(holder, "stale")

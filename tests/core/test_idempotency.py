@@ -6,10 +6,11 @@ import json
 import asyncpg
 import pytest
 
-from api.core.database import Database, init_connection
+from api.core.database import Database, init_connection, set_tenant
 from api.core.idempotency import repository
 from api.core.idempotency.service import TTL, parse_key
 from api.core.metrics import create_metrics
+from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from api.memory.events import service as events
 from api.memory.events.schemas import EventCreate
 
@@ -107,7 +108,7 @@ async def _write_once(url: str, embedders, key_text: str) -> events.Outcome:
     try:
         key = parse_key(key_text, method="POST", path="/v1/events", body=b"{}")
         return await events.create_events(
-            Database(pool, create_metrics()),
+            Database(pool, create_metrics(), tenant_id=DEFAULT_TENANT_ID),
             embedders.text,
             [EventCreate(content={"text": "x"})],
             key=key,
@@ -125,6 +126,7 @@ async def test_second_request_waits_for_the_first_holder_of_the_key(
     rollback."""
     key = parse_key("held", method="POST", path="/v1/events", body=b"{}")
     holder = await asyncpg.connect(database_url)
+    await set_tenant(holder, DEFAULT_TENANT_ID)
     try:
         transaction = holder.transaction()
         await transaction.start()

@@ -36,7 +36,8 @@ async def fetchval(url: str, sql: str) -> object:
 
 
 async def test_upgrade_downgrade_upgrade_keeps_rows(scratch_url):
-    upgrade(scratch_url)
+    # Rows written before tenancy (0011 moves them into the default tenant, and back).
+    upgrade(scratch_url, "0010_ui_session_epoch")
     vector = "[" + ",".join(["0.5"] * 384) + "]"
     connection = await asyncpg.connect(scratch_url)
     try:

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.code.jobs import repository as jobs_repository
 from api.core.config import Settings
-from api.core.database import create_pool
+from api.core.database import create_pool, set_tenant
 from api.core.log_setup import configure_logging
 from api.core.metrics import create_metrics
 from api.core.migrations import upgrade
@@ -217,6 +217,7 @@ async def test_queue_gauges_read_queued_and_running_jobs_from_the_database(
     pool = await create_pool(scratch_url, settings)
     try:
         async with pool.acquire() as conn:
+            await set_tenant(conn, None, all_tenants=True)  # the claim spans tenants
             claimed = await jobs_repository.claim(
                 conn, "elsewhere", lease_seconds=60, max_attempts=3
             )
