@@ -1,9 +1,12 @@
-"""All SQL on idempotency_keys. Values always travel as bind parameters."""
+"""All SQL on idempotency_keys, each key the connection's tenant's. Values always travel as
+bind parameters."""
 
 from datetime import timedelta
 
 import asyncpg
 from pydantic import BaseModel
+
+from api.core.database import TENANT
 
 
 class StoredKey(BaseModel):
@@ -15,9 +18,9 @@ class StoredKey(BaseModel):
 async def find(conn: asyncpg.Connection, key: str, *, ttl: timedelta) -> StoredKey | None:
     """The committed, unexpired row of `key`, if any."""
     record = await conn.fetchrow(
-        """
+        f"""
         SELECT k.request_hash, k.status_code, k.response_body FROM idempotency_keys k
-        WHERE k.key = $1 AND k.created_at >= now() - $2::interval
+        WHERE k.tenant_id = {TENANT} AND k.key = $1 AND k.created_at >= now() - $2::interval
         """,
         key,
         ttl,
@@ -32,9 +35,9 @@ async def claim(conn: asyncpg.Connection, key: str, *, request_hash: str, ttl: t
     commits (then False) or rolls back (then True). An expired row is taken over in place.
     """
     claimed = await conn.fetchval(
-        """
-        INSERT INTO idempotency_keys AS k (key, request_hash) VALUES ($1, $2)
-        ON CONFLICT (key) DO UPDATE
+        f"""
+        INSERT INTO idempotency_keys AS k (tenant_id, key, request_hash) VALUES ({TENANT}, $1, $2)
+        ON CONFLICT (tenant_id, key) DO UPDATE
         SET request_hash = excluded.request_hash, status_code = NULL, response_body = NULL,
             created_at = now()
         WHERE k.created_at < now() - $3::interval
@@ -51,7 +54,10 @@ async def record(
     conn: asyncpg.Connection, key: str, *, status_code: int, response_body: str
 ) -> None:
     await conn.execute(
-        "UPDATE idempotency_keys SET status_code = $2, response_body = $3 WHERE key = $1",
+        f"""
+        UPDATE idempotency_keys k SET status_code = $2, response_body = $3
+        WHERE k.tenant_id = {TENANT} AND k.key = $1
+        """,
         key,
         status_code,
         response_body,
@@ -59,17 +65,20 @@ async def record(
 
 
 async def purge(conn: asyncpg.Connection, *, ttl: timedelta, limit: int) -> int:
-    """Delete up to `limit` expired keys, oldest first, skipping rows another writer holds."""
+    """Delete up to `limit` of the tenant's expired keys, oldest first, skipping rows another
+    writer holds. (A tenant's expired keys go when it writes again; until then they only take
+    room: `find` ignores them and `claim` takes them over.)"""
     deleted = await conn.fetch(
-        """
-        DELETE FROM idempotency_keys WHERE key IN (
+        f"""
+        DELETE FROM idempotency_keys d
+        WHERE d.tenant_id = {TENANT} AND d.key IN (
             SELECT k.key FROM idempotency_keys k
-            WHERE k.created_at < now() - $1::interval
+            WHERE k.tenant_id = {TENANT} AND k.created_at < now() - $1::interval
             ORDER BY k.created_at
             LIMIT $2
             FOR UPDATE SKIP LOCKED
         )
-        RETURNING key
+        RETURNING d.key
         """,
         ttl,
         limit,

@@ -2,7 +2,8 @@
 
 The domain supplies its filter as `where`: a function that appends its values to the bind
 parameters it is given and returns SQL conditions over the target's alias. Values always travel
-as bind parameters.
+as bind parameters. Every query here also compares the target's tenant_id with the connection's
+tenant (every target table has the column), whatever the domain's filter says.
 """
 
 from collections.abc import Callable
@@ -10,22 +11,29 @@ from typing import Any
 
 import asyncpg
 
+from api.core.database import TENANT
 from api.core.vectors.schemas import Candidate, QueryVector, VectorTarget
 
 Where = Callable[[list[Any]], str]
 
 
+def _tenant(target: VectorTarget) -> str:
+    return f"{target.alias}.tenant_id = {TENANT}"
+
+
 async def count_matching(
     conn: asyncpg.Connection, target: VectorTarget, where: Where, *, cap: int
 ) -> int:
-    """How many rows `where` selects, counting no further than `cap` + 1."""
+    """How many of the tenant's rows `where` selects, counting no further than `cap` + 1."""
     params: list[Any] = []
     conditions = where(params)
     params.append(cap + 1)
     count: int = await conn.fetchval(
         f"""
         SELECT count(*) FROM (
-            SELECT 1 FROM {target.table} {target.alias} WHERE {conditions} LIMIT ${len(params)}
+            SELECT 1 FROM {target.table} {target.alias}
+            WHERE {_tenant(target)} AND {conditions}
+            LIMIT ${len(params)}
         ) s
         """,
         *params,
@@ -50,7 +58,7 @@ async def nearest_exact(
         WITH candidates AS MATERIALIZED (
             SELECT {target.alias}.id, {column} <=> $1 AS distance
             FROM {target.table} {target.alias}
-            WHERE {conditions} AND {column} IS NOT NULL
+            WHERE {_tenant(target)} AND {conditions} AND {column} IS NOT NULL
         )
         SELECT id, distance FROM candidates ORDER BY distance, id LIMIT ${len(params)}
         """,
@@ -85,7 +93,7 @@ async def nearest_hnsw(
         WITH nearest AS MATERIALIZED (
             SELECT {target.alias}.id, {column} <=> $1 AS distance
             FROM {target.table} {target.alias}
-            WHERE {conditions} AND {column} IS NOT NULL
+            WHERE {_tenant(target)} AND {conditions} AND {column} IS NOT NULL
             ORDER BY {column} <=> $1
             LIMIT ${len(params)}
         )

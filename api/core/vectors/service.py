@@ -17,13 +17,16 @@ async def nearest(
     k: int,
     tuning: SearchTuning,
 ) -> Neighbours:
-    """Top-k rows of `target` by cosine distance (score = distance).
+    """Top-k of the tenant's rows of `target` by cosine distance (score = distance).
 
-    A selective filter (at most `exact_max_rows` matching rows, found with a capped count) is
-    answered exactly over those rows; otherwise HNSW with an iterative scan. `filtered` says
-    whether `where` selects anything less than the whole table.
+    At most `exact_max_rows` matching rows (found with a capped count) are answered exactly
+    over those rows; otherwise HNSW with an iterative scan. The tenant is itself a filter, so
+    the count runs even when `where` selects everything: a small tenant among large ones is
+    searched exactly over its own rows, which the HNSW graph, built over every tenant, could
+    not walk to within its scan limit. The count reads at most `exact_max_rows` + 1 index
+    entries. `filtered` says whether `where` selects anything less than the tenant's rows.
     """
-    if filtered and tuning.exact_max_rows > 0:
+    if tuning.exact_max_rows > 0:
         matching = await repository.count_matching(conn, target, where, cap=tuning.exact_max_rows)
         if matching <= tuning.exact_max_rows:
             candidates = await repository.nearest_exact(conn, target, vector, where, k=k)

@@ -9,6 +9,7 @@ import asyncpg
 import numpy as np
 import pgvector
 
+from api.core.database import TENANT
 from api.memory.events.schemas import EventFilters, EventRead, NewEvent
 from api.memory.events.sql import COLUMNS, columns, filter_clause, to_event, to_events
 
@@ -17,10 +18,15 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
     """Insert all events in one statement; return them in the order given."""
     records = await conn.fetch(
         f"""
-        INSERT INTO events AS e (id, timestamp, content, metadata, embedding)
-        SELECT i.id, coalesce(i.timestamp, now()), i.content, i.metadata, i.embedding
-        FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[])
-            AS i(id, timestamp, content, metadata, embedding)
+        INSERT INTO events AS e (
+            tenant_id, id, timestamp, content, metadata, embedding, user_id, agent_id, session_id
+        )
+        SELECT {TENANT}, i.id, coalesce(i.timestamp, now()), i.content, i.metadata,
+               i.embedding, i.user_id, i.agent_id, i.session_id
+        FROM unnest(
+            $1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[],
+            $6::text[], $7::text[], $8::text[]
+        ) AS i(id, timestamp, content, metadata, embedding, user_id, agent_id, session_id)
         RETURNING {COLUMNS}
         """,
         [event.id for event in events],
@@ -28,6 +34,9 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
         [event.content for event in events],
         [event.metadata for event in events],
         [pgvector.Vector(np.asarray(event.embedding, dtype=np.float32)) for event in events],
+        [event.user_id for event in events],
+        [event.agent_id for event in events],
+        [event.session_id for event in events],
     )
     by_id = {record["id"]: record for record in records}
     return [to_event(by_id[event.id]) for event in events]
@@ -37,13 +46,20 @@ async def get_event(
     conn: asyncpg.Connection, event_id: UUID, *, include_embedding: bool = False
 ) -> EventRead | None:
     record = await conn.fetchrow(
-        f"SELECT {columns(include_embedding)} FROM events e WHERE e.id = $1", event_id
+        f"""
+        SELECT {columns(include_embedding)} FROM events e
+        WHERE e.tenant_id = {TENANT} AND e.id = $1
+        """,
+        event_id,
     )
     return to_event(record) if record else None
 
 
 async def delete_event(conn: asyncpg.Connection, event_id: UUID) -> bool:
-    deleted = await conn.fetchval("DELETE FROM events WHERE id = $1 RETURNING id", event_id)
+    deleted = await conn.fetchval(
+        f"DELETE FROM events e WHERE e.tenant_id = {TENANT} AND e.id = $1 RETURNING e.id",
+        event_id,
+    )
     return deleted is not None
 
 
@@ -54,7 +70,7 @@ async def merge_metadata(
     record = await conn.fetchrow(
         f"""
         UPDATE events AS e SET metadata = e.metadata || $2::jsonb
-        WHERE e.id = $1
+        WHERE e.tenant_id = {TENANT} AND e.id = $1
         RETURNING {COLUMNS}
         """,
         event_id,
@@ -88,8 +104,39 @@ async def list_events(
     return to_events(records)
 
 
-async def count_events(conn: asyncpg.Connection, *, exact_below: int) -> tuple[int, bool]:
-    """(count, estimated): PostgreSQL's estimate for large tables, an exact count otherwise."""
+async def count_events(
+    conn: asyncpg.Connection, *, exact_below: int, sample_rows: int
+) -> tuple[int, bool]:
+    """(count, estimated) of the tenant's events: exact up to `exact_below`; beyond, scaled up
+    from a page sample of about `sample_rows` rows of the table.
+
+    PostgreSQL's own estimate (reltuples) covers every tenant, and under Row-Level Security
+    the tenant's share of it is out of sight (pg_stats hides such tables), so the tenant's
+    rows in a sample of the table's pages stand for it."""
+    exact: int = await conn.fetchval(
+        f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.tenant_id = {TENANT} LIMIT $1) s",
+        exact_below,
+    )
+    if exact < exact_below:
+        return exact, False
+    table_rows = await conn.fetchval(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('events')"
+    )
+    # Never analysed (-1) or small: the whole table is the sample, an exact count.
+    percent = 100.0
+    if table_rows and table_rows > sample_rows:
+        percent = 100 * sample_rows / table_rows
+    sampled: int = await conn.fetchval(
+        f"SELECT count(*) FROM events e TABLESAMPLE SYSTEM ($1) WHERE e.tenant_id = {TENANT}",
+        percent,
+    )
+    # At least the rows counted exactly: a sample may miss the tenant's pages.
+    return max(round(sampled * 100 / percent), exact_below), True
+
+
+async def count_all_events(conn: asyncpg.Connection, *, exact_below: int) -> tuple[int, bool]:
+    """(count, estimated) of every tenant's events, for system work (the partition check, as
+    the tables' owner): PostgreSQL's estimate for large tables, an exact count otherwise."""
     estimate = await conn.fetchval(
         "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass('events')"
     )
@@ -104,10 +151,10 @@ async def counts_over_time(
 ) -> dict[datetime, int]:
     """Events per `bucket`-wide bin from `start` (inclusive) to `end` (exclusive)."""
     records = await conn.fetch(
-        """
+        f"""
         SELECT date_bin($3::interval, e.timestamp, $1) AS bin, count(*) AS events
         FROM events e
-        WHERE e.timestamp >= $1 AND e.timestamp < $2
+        WHERE e.tenant_id = {TENANT} AND e.timestamp >= $1 AND e.timestamp < $2
         GROUP BY bin
         """,
         start,

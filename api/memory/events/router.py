@@ -6,7 +6,7 @@ sits above events."""
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 
 from api.core.database import Conn, DatabaseDep
 from api.core.dependencies import IncludeEmbedding, Limit, Offset, SettingsDep
@@ -23,9 +23,15 @@ from api.memory.events.schemas import (
     EventRead,
     FilterMetadata,
     JsonObject,
+    ScopeId,
 )
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
+
+# The scope filters as query parameters (exact match), checked as the stored columns are.
+UserId = Annotated[ScopeId | None, Query(description="Only the events of this user_id.")]
+AgentId = Annotated[ScopeId | None, Query(description="Only the events of this agent_id.")]
+SessionId = Annotated[ScopeId | None, Query(description="Only the events of this session_id.")]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EventRead)
@@ -39,7 +45,12 @@ async def create_event(
 ) -> EventRead:
     """Store one event; its embedding is computed from the content when not given."""
     outcome = await service.create_events(
-        database, embedder, [event], key=key, text_fields=settings.embedding_text_fields
+        database,
+        embedder,
+        [event],
+        key=key,
+        text_fields=settings.embedding_text_fields,
+        max_events=settings.tenant_max_events,
     )
     mark_replay(response, outcome)
     return outcome.result.events[0]
@@ -62,6 +73,7 @@ async def create_events(
         key=key,
         text_fields=settings.embedding_text_fields,
         max_items=settings.max_batch_events,
+        max_events=settings.tenant_max_events,
     )
     mark_replay(response, outcome)
     return outcome.result
@@ -71,13 +83,19 @@ async def create_events(
 async def list_events(
     conn: Conn,
     filters: QueryFilters,
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    session_id: SessionId = None,
     limit: Limit = 20,
     offset: Offset = 0,
     include_embedding: IncludeEmbedding = False,
 ) -> EventPage:
-    """List events, newest first, filtered by metadata and time window."""
+    """List events, newest first, filtered by metadata, time window and scopes."""
+    scoped = filters.model_copy(
+        update={"user_id": user_id, "agent_id": agent_id, "session_id": session_id}
+    )
     return await service.list_events(
-        conn, filters=filters, limit=limit, offset=offset, include_embedding=include_embedding
+        conn, filters=scoped, limit=limit, offset=offset, include_embedding=include_embedding
     )
 
 
@@ -108,11 +126,15 @@ async def update_metadata(
 async def filter_by_metadata(
     metadata: Annotated[FilterMetadata, Body(description="Containment filter on metadata.")],
     conn: Conn,
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    session_id: SessionId = None,
     limit: Limit = 10,
     offset: Offset = 0,
 ) -> list[EventRead]:
     """Events whose metadata contains the given object, newest first."""
-    page = await service.list_events(
-        conn, filters=EventFilters(metadata=metadata), limit=limit, offset=offset
+    filters = EventFilters(
+        metadata=metadata, user_id=user_id, agent_id=agent_id, session_id=session_id
     )
+    page = await service.list_events(conn, filters=filters, limit=limit, offset=offset)
     return page.data

@@ -11,6 +11,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -48,6 +49,28 @@ FilterMetadata = Annotated[
     dict[str, Any], AfterValidator(within_filter_depth), AfterValidator(check_storable)
 ]
 
+# The scopes an event may belong to (columns of migration 0011): who it concerns, which agent
+# wrote it, in which session. Each is optional and filters by exact match.
+SCOPES = ("user_id", "agent_id", "session_id")
+
+
+# No NUL character (PostgreSQL text holds none); with a pattern, pydantic also refuses a lone
+# UTF-16 surrogate, which UTF-8 cannot hold.
+ScopeId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+
+
+class Scopes(BaseModel):
+    """The three scope fields, shared by event writes, filters and search requests."""
+
+    user_id: ScopeId | None = Field(default=None, description="The user the event concerns.")
+    agent_id: ScopeId | None = Field(default=None, description="The agent that recorded it.")
+    session_id: ScopeId | None = Field(default=None, description="The session it belongs to.")
+
+    @property
+    def scopes(self) -> dict[str, str]:
+        """The scopes that are set, by name."""
+        return {name: value for name in SCOPES if (value := getattr(self, name)) is not None}
+
 
 # asyncpg writes the first and last representable instants as PostgreSQL's -infinity and
 # infinity, and an instant outside years 1-9999 in UTC cannot be converted at all: both are
@@ -78,7 +101,7 @@ def _not_none(value: Any) -> bool:
     return value is None
 
 
-class EventCreate(BaseModel):
+class EventCreate(Scopes):
     model_config = ConfigDict(extra="forbid")
 
     content: JsonObject = Field(description="The event itself: any JSON object.")
@@ -102,6 +125,10 @@ class EventRead(BaseModel):
     timestamp: datetime
     content: dict[str, Any]
     metadata: dict[str, Any]
+    # The scopes, when the event has them (left out otherwise, as v1 responses were).
+    user_id: str | None = Field(default=None, exclude_if=_not_none)
+    agent_id: str | None = Field(default=None, exclude_if=_not_none)
+    session_id: str | None = Field(default=None, exclude_if=_not_none)
     embedding: list[float] | None = Field(default=None, exclude_if=_not_none)
     similarity_score: float | None = Field(
         default=None,
@@ -143,8 +170,8 @@ class Activity(BaseModel):
     buckets: list[ActivityBucket]
 
 
-class EventFilters(BaseModel):
-    """Metadata containment and a time window, shared by listing and search."""
+class EventFilters(Scopes):
+    """Metadata containment, a time window and exact scopes, shared by listing and search."""
 
     metadata: FilterMetadata | None = None
     ts_start: datetime | None = None
@@ -160,7 +187,12 @@ class EventFilters(BaseModel):
 
     @property
     def active(self) -> bool:
-        return bool(self.metadata) or self.ts_start is not None or self.ts_end is not None
+        return (
+            bool(self.metadata)
+            or self.ts_start is not None
+            or self.ts_end is not None
+            or bool(self.scopes)
+        )
 
 
 @dataclass(frozen=True)
@@ -172,3 +204,6 @@ class NewEvent:
     content: dict[str, Any]
     metadata: dict[str, Any]
     embedding: Vector
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None

@@ -13,6 +13,7 @@ from api.core.idempotency import service as idempotency
 from api.core.idempotency.service import IdempotencyKey, Outcome
 from api.core.ids import uuid7
 from api.core.json_limits import JsonLimitError, check_storable
+from api.core.tenancy import limits
 from api.embeddings.exceptions import InvalidEmbedding
 from api.embeddings.protocol import Embedder, Vector
 from api.embeddings.texts import text_for_embedding
@@ -72,6 +73,9 @@ async def prepare_events(
             content=item.content,
             metadata=item.metadata,
             embedding=vector,
+            user_id=item.user_id,
+            agent_id=item.agent_id,
+            session_id=item.session_id,
         )
         for item, vector in zip(items, vectors, strict=True)
         if vector is not None
@@ -86,11 +90,12 @@ async def create_events(
     key: IdempotencyKey | None,
     text_fields: Sequence[str],
     max_items: int | None = None,
+    max_events: int = 0,
 ) -> Outcome[EventBatchRead]:
     """Write all items or none, once per Idempotency-Key (a retry gets the first result).
 
     Vectors are checked and computed first, holding no database connection; without a key
-    every call writes.
+    every call writes. `max_events` is the service's default quota (TENANT_MAX_EVENTS).
     """
     if key is not None:
         async with database.connection() as conn:
@@ -102,6 +107,7 @@ async def create_events(
     async with database.connection() as conn:
 
         async def write() -> EventBatchRead:
+            await limits.ensure_room(conn, "events", len(new_events), default_limit=max_events)
             try:
                 return EventBatchRead(events=await repository.insert_events(conn, new_events))
             except asyncpg.exceptions.ProgramLimitExceededError as exc:
@@ -143,9 +149,23 @@ async def merge_metadata(
     return event
 
 
+# Rows a tenant's estimated count is scaled up from (see repository.count_events).
+COUNT_SAMPLE_ROWS = 20_000
+
+
 async def count_events(conn: asyncpg.Connection, *, exact_below: int = 100_000) -> tuple[int, bool]:
-    """How many events are stored: exact below `exact_below`, PostgreSQL's estimate beyond."""
-    return await repository.count_events(conn, exact_below=exact_below)
+    """How many events the tenant holds: exact below `exact_below`, estimated beyond."""
+    return await repository.count_events(
+        conn, exact_below=exact_below, sample_rows=COUNT_SAMPLE_ROWS
+    )
+
+
+async def count_all_events(
+    conn: asyncpg.Connection, *, exact_below: int = 100_000
+) -> tuple[int, bool]:
+    """How many events the table holds, every tenant's (system work, such as the partition
+    check): exact below `exact_below`, PostgreSQL's estimate beyond."""
+    return await repository.count_all_events(conn, exact_below=exact_below)
 
 
 async def list_events(

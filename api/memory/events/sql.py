@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from api.core.database import TENANT
 from api.core.json_limits import JsonLimitError, load_stored
 from api.memory.events.exceptions import UnrenderableEvent
 from api.memory.events.schemas import EventFilters, EventRead
@@ -20,7 +21,10 @@ log = structlog.get_logger(__name__)
 # Column lists are constants chosen by code, never by callers. Content and metadata are read as
 # text and decoded here, row by row, so that one row the service cannot serve (see
 # api/core/json_limits.py) is left out instead of failing every read that meets it.
-COLUMNS = "e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata"
+COLUMNS = (
+    "e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata, "
+    "e.user_id, e.agent_id, e.session_id"
+)
 COLUMNS_WITH_EMBEDDING = COLUMNS + ", e.embedding"
 
 
@@ -42,6 +46,9 @@ def to_event(record: asyncpg.Record, **extra: Any) -> EventRead:
         timestamp=record["timestamp"],
         content=values["content"],
         metadata=values["metadata"],
+        user_id=record["user_id"],
+        agent_id=record["agent_id"],
+        session_id=record["session_id"],
         embedding=embedding.to_list() if embedding is not None else None,
         **extra,
     )
@@ -61,8 +68,11 @@ def to_events(records: Sequence[asyncpg.Record]) -> list[EventRead | None]:
 
 
 def filter_clause(filters: EventFilters | None, params: list[Any]) -> str:
-    """SQL conditions for `filters`, appending their values to `params` as bind parameters."""
-    conditions = ["TRUE"]
+    """SQL conditions for `filters`, appending their values to `params` as bind parameters.
+
+    The conditions start with the connection's tenant, so every query built on them is scoped
+    to it (the vector search adds the same condition itself; the planner merges the two)."""
+    conditions = [f"e.tenant_id = {TENANT}"]
     if filters is None:
         return conditions[0]
     if filters.metadata:
@@ -74,4 +84,8 @@ def filter_clause(filters: EventFilters | None, params: list[Any]) -> str:
     if filters.ts_end is not None:
         params.append(filters.ts_end)
         conditions.append(f"e.timestamp <= ${len(params)}")
+    # Column names from the SCOPES constant (what `scopes` yields), never from a caller.
+    for name, value in filters.scopes.items():
+        params.append(value)
+        conditions.append(f"e.{name} = ${len(params)}")
     return " AND ".join(conditions)

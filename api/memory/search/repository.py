@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from api.core.database import TENANT
 from api.core.vectors.repository import Where
 from api.core.vectors.schemas import Candidate, VectorTarget
 from api.embeddings.protocol import Vector
@@ -21,7 +22,8 @@ EVENT_VECTORS = VectorTarget(table="events", alias="e", column="embedding")
 
 
 def event_filter(filters: EventFilters | None) -> Where:
-    """`filters` as the condition builder the shared nearest-neighbour SQL takes."""
+    """`filters` as the condition builder the shared nearest-neighbour SQL takes (the tenant
+    included, as in every events query)."""
     return lambda params: filter_clause(filters, params)
 
 
@@ -73,7 +75,7 @@ async def fetch_events(
     records = await conn.fetch(
         f"""
         SELECT {columns(include_embedding)}, {distance} AS distance
-        FROM events e WHERE e.id = ANY($1::uuid[])
+        FROM events e WHERE e.tenant_id = {TENANT} AND e.id = ANY($1::uuid[])
         """,
         *params,
     )

@@ -21,13 +21,18 @@ from api.core.errors import InvalidInput, invalid_fields
 from api.core.vectors.schemas import MAX_QUERY_CHARS
 from api.embeddings.dependencies import EmbedderDep
 from api.embeddings.vectors import EmbeddingInput
-from api.memory.events.schemas import EventRead
+from api.memory.events.schemas import EventRead, ScopeId
 from api.memory.search import service
 from api.memory.search.schemas import SearchMode, SearchRequest, SearchResponse
 
 search_routes = APIRouter(prefix="/v1/search", tags=["search"])
 # v1 put vector search under /v1/events; the path stays, the route lives with search.
 event_routes = APIRouter(prefix="/v1/events", tags=["events"])
+
+# The scope filters as query parameters (exact match), as GET /v1/events takes them.
+UserId = Annotated[ScopeId | None, Query(description="Only the events of this user_id.")]
+AgentId = Annotated[ScopeId | None, Query(description="Only the events of this agent_id.")]
+SessionId = Annotated[ScopeId | None, Query(description="Only the events of this session_id.")]
 
 
 def parse_vector_query(raw: str | None) -> tuple[list[float] | None, str | None]:
@@ -76,6 +81,9 @@ async def search_get(
     ] = None,
     ts_start: Annotated[datetime | None, Query()] = None,
     ts_end: Annotated[datetime | None, Query()] = None,
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    session_id: SessionId = None,
     mode: Annotated[SearchMode, Query()] = "hybrid",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
@@ -93,6 +101,9 @@ async def search_get(
         "metadata": parse_json_object(filter_metadata, name="filter_metadata"),
         "ts_start": ts_start,
         "ts_end": ts_end,
+        "user_id": user_id,
+        "agent_id": agent_id,
+        "session_id": session_id,
         "mode": mode,
         "limit": limit,
         "offset": offset,
@@ -130,9 +141,19 @@ async def search_by_embedding(
     tuning: TuningDep,
     metrics: MetricsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 5,
+    user_id: UserId = None,
+    agent_id: AgentId = None,
+    session_id: SessionId = None,
 ) -> list[EventRead]:
     """Events nearest to a supplied vector, with similarity_score and distance."""
-    request = SearchRequest(vector=vector, mode="vector", limit=limit)
+    request = SearchRequest(
+        vector=vector,
+        mode="vector",
+        limit=limit,
+        user_id=user_id,
+        agent_id=agent_id,
+        session_id=session_id,
+    )
     result = await service.search_embed_first(
         database, embedder, request, tuning=tuning, metrics=metrics
     )

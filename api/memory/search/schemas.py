@@ -7,12 +7,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from api.core.vectors.schemas import MAX_QUERY_CHARS
 from api.embeddings.vectors import EmbeddingInput
-from api.memory.events.schemas import EventRead, FilterMetadata, as_utc
+from api.memory.events.schemas import EventFilters, EventRead, FilterMetadata, Scopes, as_utc
 
 SearchMode = Literal["hybrid", "vector", "lexical"]
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(Scopes):
+    """A query (text or vector, or neither: filters only) and its filters; the scopes
+    (user_id, agent_id, session_id) filter by exact match."""
+
     model_config = ConfigDict(extra="forbid")
 
     query: str | None = Field(
@@ -43,6 +46,12 @@ class SearchRequest(BaseModel):
         if self.mode == "lexical" and self.query is None and self.vector is not None:
             raise ValueError("mode 'lexical' needs a text query, not a vector")
         return self
+
+    @property
+    def filters(self) -> EventFilters:
+        return EventFilters(
+            metadata=self.metadata, ts_start=self.ts_start, ts_end=self.ts_end, **self.scopes
+        )
 
 
 class SearchHit(EventRead):

@@ -50,9 +50,7 @@ async def search(
 ) -> SearchResponse:
     """`vector` is the query's, when the caller embedded it already (see `search_embed_first`)."""
     started = time.perf_counter() if started is None else started
-    filters = EventFilters(
-        metadata=request.metadata, ts_start=request.ts_start, ts_end=request.ts_end
-    )
+    filters = request.filters
     mode = _effective_mode(request)
     if mode == "filter":
         hits, has_more, strategy = await _filter_only(conn, request, filters)
