@@ -41,12 +41,13 @@ async def run(settings: Settings) -> None:
             log.info("worker_started", worker=name, database=runtime.redacted_url)
             try:
                 await index_worker.work(
-                    runtime.pool,
+                    runtime.database,
                     runtime.embedders,
                     stop,
                     worker=name,
                     poll_seconds=settings.index_worker_poll_seconds,
                     max_file_bytes=settings.code_index_max_file_bytes,
+                    max_code_chunks=settings.tenant_max_code_chunks,
                     parser=parser,
                 )
             finally:

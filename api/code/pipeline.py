@@ -23,6 +23,7 @@ async def index_files(
     parser: ParsePool,
     max_files: int,
     max_file_bytes: int = MAX_FILE_BYTES,
+    max_code_chunks: int = 0,
 ) -> IndexResult:
     """Index the request's files; rebuild the repository's graph with them if it asks to."""
 
@@ -37,5 +38,6 @@ async def index_files(
         parser=parser,
         max_files=max_files,
         max_file_bytes=max_file_bytes,
+        max_code_chunks=max_code_chunks,
         after_write=rebuild_graph if request.build_graph else None,
     )

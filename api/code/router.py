@@ -32,6 +32,7 @@ async def index_files(
         parser=parser,
         max_files=settings.code_index_max_files,
         max_file_bytes=settings.code_index_max_file_bytes,
+        max_code_chunks=settings.tenant_max_code_chunks,
     )
 
 

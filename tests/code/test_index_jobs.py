@@ -6,8 +6,9 @@ import uuid
 from api.code.index import repository
 from api.code.index.schemas import IndexRequest
 from api.code.jobs import service
-from api.core.database import create_pool
+from api.core.database import Database, create_pool
 from api.core.migrations import upgrade
+from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from tests.support.jobs import wait_for_job
 from tests.support.repos import module
 
@@ -40,19 +41,20 @@ async def test_job_errors(client):
     assert bad.status_code == 422
 
 
-async def test_a_job_is_claimed_by_one_worker_only(scratch_url, settings, embedders):
+async def test_a_job_is_claimed_by_one_worker_only(scratch_url, settings, embedders, metrics):
     upgrade(scratch_url)
     pool = await create_pool(scratch_url, settings)
+    database = Database(pool, metrics).for_tenant(DEFAULT_TENANT_ID)
     try:
-        async with pool.acquire() as conn:
+        async with database.connection() as conn:
             request = IndexRequest(repository="r", files=[module(1)])
             await service.enqueue(conn, request)
         ran = await asyncio.gather(
-            service.run_next(pool, embedders, worker="a"),
-            service.run_next(pool, embedders, worker="b"),
+            service.run_next(database, embedders, worker="a"),
+            service.run_next(database, embedders, worker="b"),
         )
         assert sorted(ran) == [False, True]
-        async with pool.acquire() as conn:
+        async with database.connection() as conn:
             status = await conn.fetchval("SELECT status FROM index_jobs")
         assert status == "succeeded"
     finally:

@@ -1,4 +1,7 @@
-"""SQL of the code graph: replace a repository's graph, traverse it, find paths, count it."""
+"""SQL of the code graph: replace a repository's graph, traverse it, find paths, count it.
+
+Every query reads and writes the connection's tenant only (`TENANT`), joins included: node ids
+are unique per tenant, and the tenant_id columns take it by default on insert."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -8,20 +11,23 @@ import asyncpg
 
 from api.code.graph.builder import ChunkInfo, Graph
 from api.code.graph.schemas import Edge, NodeMatch
+from api.core.database import TENANT
 from api.core.ids import uuid7
 
 NODE_COLUMNS = "n.id, n.kind, n.name, n.qualified_name, n.file_path, n.chunk_id"
+# Followed by a WHERE that restricts n to the tenant (the join keeps c to n's tenant).
 MATCH_FROM = f"""
     SELECT {NODE_COLUMNS}, n.repository, c.start_line
-    FROM nodes n LEFT JOIN code_chunks c ON c.id = n.chunk_id
+    FROM nodes n LEFT JOIN code_chunks c ON c.tenant_id = n.tenant_id AND c.id = n.chunk_id
 """
 
 
 async def repository_chunks(conn: asyncpg.Connection, repository: str) -> list[ChunkInfo]:
     records = await conn.fetch(
-        """
+        f"""
         SELECT id::text, kind, name, qualified_name, file_path, language, metadata
-        FROM code_chunks WHERE repository = $1 ORDER BY file_path, start_line
+        FROM code_chunks WHERE tenant_id = {TENANT} AND repository = $1
+        ORDER BY file_path, start_line
         """,
         repository,
     )
@@ -30,7 +36,9 @@ async def repository_chunks(conn: asyncpg.Connection, repository: str) -> list[C
 
 async def replace_graph(conn: asyncpg.Connection, repository: str, graph: Graph) -> tuple[int, int]:
     """Swap the repository's nodes and edges for `graph` (call inside a transaction)."""
-    await conn.execute("DELETE FROM nodes WHERE repository = $1", repository)
+    await conn.execute(
+        f"DELETE FROM nodes n WHERE n.tenant_id = {TENANT} AND n.repository = $1", repository
+    )
     ids = {key: uuid7() for key in graph.nodes}
     nodes = list(graph.nodes.items())
     await conn.execute(
@@ -64,13 +72,16 @@ async def replace_graph(conn: asyncpg.Connection, repository: str, graph: Graph)
 
 
 async def get_node(conn: asyncpg.Connection, node_id: UUID) -> dict[str, Any] | None:
-    record = await conn.fetchrow(f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.id = $1", node_id)
+    record = await conn.fetchrow(
+        f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.tenant_id = {TENANT} AND n.id = $1", node_id
+    )
     return dict(record) if record else None
 
 
 async def node_of_chunk(conn: asyncpg.Connection, chunk_id: UUID) -> dict[str, Any] | None:
     record = await conn.fetchrow(
-        f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.chunk_id = $1", chunk_id
+        f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.tenant_id = {TENANT} AND n.chunk_id = $1",
+        chunk_id,
     )
     return dict(record) if record else None
 
@@ -96,7 +107,8 @@ async def unseen_neighbours(
         SELECT near, far, relationship FROM (
             SELECT DISTINCT ON (e.{far}) e.{near} AS near, e.{far} AS far, e.relationship, e.id
             FROM edges e
-            WHERE e.{near} = ANY($1::uuid[]) AND ($2::text IS NULL OR e.relationship = $2)
+            WHERE e.tenant_id = {TENANT} AND e.{near} = ANY($1::uuid[])
+              AND ($2::text IS NULL OR e.relationship = $2)
               AND NOT EXISTS (SELECT FROM unnest($3::uuid[]) AS s(id) WHERE s.id = e.{far})
             ORDER BY e.{far}, e.id
         ) first_edges
@@ -115,17 +127,22 @@ async def get_nodes(
     conn: asyncpg.Connection, node_ids: Sequence[UUID]
 ) -> dict[UUID, dict[str, Any]]:
     records = await conn.fetch(
-        f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.id = ANY($1::uuid[])", list(node_ids)
+        f"SELECT {NODE_COLUMNS} FROM nodes n WHERE n.tenant_id = {TENANT} "
+        "AND n.id = ANY($1::uuid[])",
+        list(node_ids),
     )
     return {record["id"]: dict(record) for record in records}
 
 
 async def stats(conn: asyncpg.Connection, repository: str) -> dict[str, Any]:
     kinds = await conn.fetch(
-        "SELECT kind, count(*) AS n FROM nodes WHERE repository = $1 GROUP BY kind", repository
+        f"SELECT kind, count(*) AS n FROM nodes WHERE tenant_id = {TENANT} AND repository = $1 "
+        "GROUP BY kind",
+        repository,
     )
     relations = await conn.fetch(
-        "SELECT relationship, count(*) AS n FROM edges WHERE repository = $1 GROUP BY relationship",
+        f"SELECT relationship, count(*) AS n FROM edges "
+        f"WHERE tenant_id = {TENANT} AND repository = $1 GROUP BY relationship",
         repository,
     )
     return {
@@ -154,7 +171,8 @@ async def find_nodes(
     records = await conn.fetch(
         f"""
         {MATCH_FROM}
-        WHERE n.kind = ANY($2::text[]) AND ($3::text IS NULL OR n.repository = $3)
+        WHERE n.tenant_id = {TENANT} AND n.kind = ANY($2::text[])
+          AND ($3::text IS NULL OR n.repository = $3)
           AND (n.name ILIKE $4 OR n.qualified_name ILIKE $4)
         ORDER BY n.qualified_name = $1 DESC, n.name = $1 DESC, n.name ILIKE $5 DESC,
                  length(n.qualified_name), n.qualified_name, n.repository, n.file_path
@@ -173,7 +191,8 @@ async def find_nodes(
 async def nodes_by_id(conn: asyncpg.Connection, node_or_chunk_id: UUID) -> list[NodeMatch]:
     """The node with this id, or the node of the chunk with this id."""
     records = await conn.fetch(
-        f"{MATCH_FROM} WHERE n.id = $1 OR n.chunk_id = $1 ORDER BY n.id = $1 DESC",
+        f"{MATCH_FROM} WHERE n.tenant_id = {TENANT} AND (n.id = $1 OR n.chunk_id = $1) "
+        "ORDER BY n.id = $1 DESC",
         node_or_chunk_id,
     )
     return [NodeMatch(**dict(record)) for record in records]
@@ -181,7 +200,9 @@ async def nodes_by_id(conn: asyncpg.Connection, node_or_chunk_id: UUID) -> list[
 
 async def start_lines(conn: asyncpg.Connection, chunk_ids: Sequence[UUID]) -> dict[UUID, int]:
     records = await conn.fetch(
-        "SELECT id, start_line FROM code_chunks WHERE id = ANY($1::uuid[])", list(chunk_ids)
+        f"SELECT c.id, c.start_line FROM code_chunks c "
+        f"WHERE c.tenant_id = {TENANT} AND c.id = ANY($1::uuid[])",
+        list(chunk_ids),
     )
     return {record["id"]: record["start_line"] for record in records}
 
@@ -191,9 +212,10 @@ async def edges_among(
 ) -> list[Edge]:
     """The `relationship` edges whose both ends are in `node_ids`."""
     records = await conn.fetch(
-        """
+        f"""
         SELECT e.source_id AS source, e.target_id AS target, e.relationship FROM edges e
-        WHERE e.source_id = ANY($1::uuid[]) AND e.target_id = ANY($1::uuid[])
+        WHERE e.tenant_id = {TENANT}
+          AND e.source_id = ANY($1::uuid[]) AND e.target_id = ANY($1::uuid[])
           AND e.relationship = $2
         ORDER BY e.id
         """,

@@ -1,4 +1,8 @@
-"""All SQL on code_files and code_chunks. Values always travel as bind parameters."""
+"""All SQL on code_files and code_chunks. Values always travel as bind parameters.
+
+Every query reads and writes the connection's tenant only (`TENANT`); the tenant_id columns
+take it by default on insert, and the file upsert's conflict target carries it, so two tenants
+may index repositories of the same name side by side."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +14,7 @@ import pgvector
 
 from api.code.index.chunking import Chunk
 from api.code.index.schemas import ChunkRead, RepositorySummary
+from api.core.database import TENANT
 from api.embeddings.protocol import Vector
 
 
@@ -39,12 +44,13 @@ async def lock_repository(conn: asyncpg.Connection, repository: str) -> None:
     """Wait for, then hold until the transaction ends, the write lock of a repository's index.
 
     Index writes, deletions and graph rebuilds of one repository take it, so they serialize;
-    other repositories are not blocked. Re-entrant within a transaction. The two-key form keeps
-    these locks apart from any other advisory lock; a hashtext collision only serializes two
-    repositories needlessly.
+    other repositories, and the same name in another tenant, are not blocked. Re-entrant within
+    a transaction. The two-key form keeps these locks apart from any other advisory lock; a
+    hashtext collision only serializes two repositories needlessly.
     """
     await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('mnemolite.code_index'), hashtext($1))",
+        "SELECT pg_advisory_xact_lock(hashtext('mnemolite.code_index'), "
+        f"hashtext(coalesce({TENANT}::text, '') || '/' || $1))",
         repository,
     )
 
@@ -53,7 +59,8 @@ async def stored_hashes(
     conn: asyncpg.Connection, repository: str, paths: Sequence[str]
 ) -> dict[str, str]:
     records = await conn.fetch(
-        "SELECT path, content_hash FROM code_files WHERE repository = $1 AND path = ANY($2)",
+        "SELECT f.path, f.content_hash FROM code_files f "
+        f"WHERE f.tenant_id = {TENANT} AND f.repository = $1 AND f.path = ANY($2)",
         repository,
         list(paths),
     )
@@ -74,7 +81,7 @@ async def replace_file(
         INSERT INTO code_files AS f (repository, path, language, content_hash, size_bytes,
                                      commit_hash, indexed_at)
         VALUES ($1, $2, $3, $4, $5, $6, now())
-        ON CONFLICT (repository, path) DO UPDATE
+        ON CONFLICT (tenant_id, repository, path) DO UPDATE
         SET language = excluded.language, content_hash = excluded.content_hash,
             size_bytes = excluded.size_bytes, commit_hash = excluded.commit_hash,
             indexed_at = excluded.indexed_at
@@ -87,7 +94,9 @@ async def replace_file(
         file.size_bytes,
         commit_hash,
     )
-    await conn.execute("DELETE FROM code_chunks WHERE file_id = $1", file_id)
+    await conn.execute(
+        f"DELETE FROM code_chunks c WHERE c.tenant_id = {TENANT} AND c.file_id = $1", file_id
+    )
     if not chunks:
         return
     await conn.execute(
@@ -125,7 +134,8 @@ async def replace_file(
 
 async def delete_files(conn: asyncpg.Connection, repository: str, paths: Sequence[str]) -> int:
     deleted = await conn.fetch(
-        "DELETE FROM code_files WHERE repository = $1 AND path = ANY($2) RETURNING id",
+        f"DELETE FROM code_files f WHERE f.tenant_id = {TENANT} AND f.repository = $1 "
+        "AND f.path = ANY($2) RETURNING f.id",
         repository,
         list(paths),
     )
@@ -136,7 +146,8 @@ async def delete_files_except(
     conn: asyncpg.Connection, repository: str, keep: Sequence[str]
 ) -> int:
     deleted = await conn.fetch(
-        "DELETE FROM code_files WHERE repository = $1 AND NOT (path = ANY($2)) RETURNING id",
+        f"DELETE FROM code_files f WHERE f.tenant_id = {TENANT} AND f.repository = $1 "
+        "AND NOT (f.path = ANY($2)) RETURNING f.id",
         repository,
         list(keep),
     )
@@ -145,12 +156,13 @@ async def delete_files_except(
 
 async def list_repositories(conn: asyncpg.Connection) -> list[RepositorySummary]:
     records = await conn.fetch(
-        """
+        f"""
         WITH files AS (
             SELECT repository, count(*) AS file_count, max(indexed_at) AS last_indexed
-            FROM code_files GROUP BY repository
+            FROM code_files WHERE tenant_id = {TENANT} GROUP BY repository
         ), chunks AS (
-            SELECT repository, count(*) AS chunk_count FROM code_chunks GROUP BY repository
+            SELECT repository, count(*) AS chunk_count FROM code_chunks
+            WHERE tenant_id = {TENANT} GROUP BY repository
         )
         SELECT f.repository, f.file_count, coalesce(c.chunk_count, 0) AS chunk_count,
                f.last_indexed
@@ -163,10 +175,11 @@ async def list_repositories(conn: asyncpg.Connection) -> list[RepositorySummary]
 
 async def get_repository(conn: asyncpg.Connection, repository: str) -> RepositorySummary | None:
     record = await conn.fetchrow(
-        """
-        SELECT $1::text AS repository, count(*) AS file_count, max(indexed_at) AS last_indexed,
-               (SELECT count(*) FROM code_chunks WHERE repository = $1) AS chunk_count
-        FROM code_files WHERE repository = $1
+        f"""
+        SELECT $1::text AS repository, count(*) AS file_count, max(f.indexed_at) AS last_indexed,
+               (SELECT count(*) FROM code_chunks c
+                WHERE c.tenant_id = {TENANT} AND c.repository = $1) AS chunk_count
+        FROM code_files f WHERE f.tenant_id = {TENANT} AND f.repository = $1
         """,
         repository,
     )
@@ -177,9 +190,10 @@ async def get_repository(conn: asyncpg.Connection, repository: str) -> Repositor
 
 async def chunks_by_language(conn: asyncpg.Connection, repository: str) -> dict[str, int]:
     records = await conn.fetch(
-        """
-        SELECT language, count(*) AS chunks FROM code_chunks WHERE repository = $1
-        GROUP BY language ORDER BY count(*) DESC, language
+        f"""
+        SELECT c.language, count(*) AS chunks FROM code_chunks c
+        WHERE c.tenant_id = {TENANT} AND c.repository = $1
+        GROUP BY c.language ORDER BY count(*) DESC, c.language
         """,
         repository,
     )
@@ -189,12 +203,17 @@ async def chunks_by_language(conn: asyncpg.Connection, repository: str) -> dict[
 async def delete_repository(conn: asyncpg.Connection, repository: str) -> tuple[int, int]:
     """Delete a repository's files and (by cascade) chunks; return (files, chunks)."""
     chunks: int = await conn.fetchval(
-        "SELECT count(*) FROM code_chunks WHERE repository = $1", repository
+        f"SELECT count(*) FROM code_chunks c WHERE c.tenant_id = {TENANT} AND c.repository = $1",
+        repository,
     )
     # Module and external nodes belong to no chunk, so the cascade does not reach them.
-    await conn.execute("DELETE FROM nodes WHERE repository = $1", repository)
+    await conn.execute(
+        f"DELETE FROM nodes n WHERE n.tenant_id = {TENANT} AND n.repository = $1", repository
+    )
     files = await conn.fetch(
-        "DELETE FROM code_files WHERE repository = $1 RETURNING id", repository
+        f"DELETE FROM code_files f WHERE f.tenant_id = {TENANT} AND f.repository = $1 "
+        "RETURNING f.id",
+        repository,
     )
     return len(files), chunks
 
@@ -202,11 +221,12 @@ async def delete_repository(conn: asyncpg.Connection, repository: str) -> tuple[
 async def chunk_rows(conn: asyncpg.Connection, repository: str) -> list[dict[str, Any]]:
     """Every chunk of a repository (for tests and tools), in file and line order."""
     records = await conn.fetch(
-        """
+        f"""
         SELECT id, file_path, kind, name, qualified_name, start_line, end_line, metadata,
                embedding_text IS NOT NULL AS has_text_vector,
                embedding_code IS NOT NULL AS has_code_vector
-        FROM code_chunks WHERE repository = $1 ORDER BY file_path, start_line, kind
+        FROM code_chunks WHERE tenant_id = {TENANT} AND repository = $1
+        ORDER BY file_path, start_line, kind
         """,
         repository,
     )
@@ -215,10 +235,10 @@ async def chunk_rows(conn: asyncpg.Connection, repository: str) -> list[dict[str
 
 async def get_chunk(conn: asyncpg.Connection, chunk_id: UUID) -> ChunkRead | None:
     record = await conn.fetchrow(
-        """
+        f"""
         SELECT id, repository, file_path, language, kind, name, qualified_name, start_line,
                end_line, source_code, metadata
-        FROM code_chunks WHERE id = $1
+        FROM code_chunks WHERE tenant_id = {TENANT} AND id = $1
         """,
         chunk_id,
     )

@@ -30,6 +30,7 @@ from api.code.index.schemas import (
 )
 from api.code.index.texts import embedding_text
 from api.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from api.core.tenancy import limits
 from api.embeddings.factory import Embedders
 
 
@@ -91,10 +92,14 @@ async def index_files(
     parser: ParsePool,
     max_files: int,
     max_file_bytes: int = MAX_FILE_BYTES,
+    max_code_chunks: int = 0,
     after_write: AfterWrite | None = None,
 ) -> IndexResult:
     """Parsing runs in `parser`'s processes, each file within its time limit: a file that
-    cannot be parsed in time is reported in `errors`, and no file can hold up other requests."""
+    cannot be parsed in time is reported in `errors`, and no file can hold up other requests.
+
+    `max_code_chunks` is the service's default quota (TENANT_MAX_CODE_CHUNKS): a write that
+    leaves the tenant above its quota is undone (429)."""
     started = time.perf_counter()
     if len(request.files) > max_files:
         raise PayloadTooLarge(
@@ -115,7 +120,9 @@ async def index_files(
             stored = await repository.stored_hashes(conn, request.repository, list(hashes))
         plan = await _prepare(embedders, parsing, request, hashes, stored)
         async with connect() as conn:
-            written = await _write_if_current(conn, request, plan, hashes, after_write)
+            written = await _write_if_current(
+                conn, request, plan, hashes, after_write, max_code_chunks
+            )
         if written is not None:
             break
     else:
@@ -125,7 +132,7 @@ async def index_files(
             await repository.lock_repository(conn, request.repository)
             stored = await repository.stored_hashes(conn, request.repository, list(hashes))
             plan = await _prepare(embedders, parsing, request, hashes, stored)
-            written = await _write(conn, request, plan, after_write)
+            written = await _write(conn, request, plan, after_write, max_code_chunks)
 
     return IndexResult(
         repository=request.repository,
@@ -201,6 +208,7 @@ async def _write_if_current(
     plan: _Plan,
     hashes: dict[str, str],
     after_write: AfterWrite | None,
+    max_code_chunks: int,
 ) -> _Written | None:
     """Write the plan under the repository's lock, unless a file it left alone has changed.
 
@@ -216,11 +224,15 @@ async def _write_if_current(
             now = await repository.stored_hashes(conn, request.repository, unchanged)
             if any(now.get(path) != hashes[path] for path in unchanged):
                 return None
-        return await _write(conn, request, plan, after_write)
+        return await _write(conn, request, plan, after_write, max_code_chunks)
 
 
 async def _write(
-    conn: asyncpg.Connection, request: IndexRequest, plan: _Plan, after_write: AfterWrite | None
+    conn: asyncpg.Connection,
+    request: IndexRequest,
+    plan: _Plan,
+    after_write: AfterWrite | None,
+    max_code_chunks: int,
 ) -> _Written:
     """Store the plan (call inside a transaction holding the repository's lock)."""
     position = 0
@@ -257,6 +269,8 @@ async def _write(
         written.removed = await repository.delete_files_except(
             conn, request.repository, [file.path for file in request.files]
         )
+    # Counted after the write, replaced chunks gone: the transaction is undone if it is over.
+    await limits.ensure_within(conn, "code_chunks", default_limit=max_code_chunks)
     if after_write is not None:
         written.nodes, written.edges = await after_write(conn)
     return written

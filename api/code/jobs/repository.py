@@ -1,4 +1,9 @@
-"""SQL of index jobs: enqueue, claim (SKIP LOCKED) with leases, progress, finish, queue stats."""
+"""SQL of index jobs: enqueue, claim (SKIP LOCKED) with leases, progress, finish, queue stats.
+
+A job belongs to the tenant that queued it (the column's default). Enqueue, reads, progress and
+the end of a job are the connection's tenant's (`TENANT`). The queue itself is system work, on a
+connection across tenants (`Database.across_tenants`): the claim, the stale-job recovery, the
+lease renewal (by the job's tenant and id) and the queue stats."""
 
 import json
 from typing import Any
@@ -7,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from api.code.jobs.schemas import ClaimedJob, JobRead, Lease, QueueStats
+from api.core.database import TENANT
 
 JOB_COLUMNS = (
     "id, repository, status, total_files, processed_files, indexed_chunks, errors, result, "
@@ -14,7 +20,8 @@ JOB_COLUMNS = (
 )
 # A job is written only by the worker holding its lease: the same worker name and attempt
 # number (a worker that stalled past its lease must not overwrite the one that took over).
-OWNED = "id = $1 AND worker = $2 AND attempts = $3 AND status = 'running'"
+LEASED = "id = $1 AND worker = $2 AND attempts = $3 AND status = 'running'"
+OWNED = f"tenant_id = {TENANT} AND {LEASED}"
 
 
 def to_job(record: asyncpg.Record) -> JobRead:
@@ -39,7 +46,9 @@ async def enqueue(conn: asyncpg.Connection, repository: str, request: dict[str, 
 
 
 async def get(conn: asyncpg.Connection, job_id: UUID) -> JobRead | None:
-    record = await conn.fetchrow(f"SELECT {JOB_COLUMNS} FROM index_jobs WHERE id = $1", job_id)
+    record = await conn.fetchrow(
+        f"SELECT {JOB_COLUMNS} FROM index_jobs WHERE tenant_id = {TENANT} AND id = $1", job_id
+    )
     return to_job(record) if record else None
 
 
@@ -49,7 +58,8 @@ async def recent(
     """The latest jobs, newest first (the table holds few rows: no index is needed to sort)."""
     records = await conn.fetch(
         f"""
-        SELECT {JOB_COLUMNS} FROM index_jobs WHERE $2::text IS NULL OR repository = $2
+        SELECT {JOB_COLUMNS} FROM index_jobs
+        WHERE tenant_id = {TENANT} AND ($2::text IS NULL OR repository = $2)
         ORDER BY created_at DESC, id DESC LIMIT $1
         """,
         limit,
@@ -61,7 +71,8 @@ async def recent(
 async def claim(
     conn: asyncpg.Connection, worker: str, *, lease_seconds: float, max_attempts: int
 ) -> ClaimedJob | None:
-    """Take the oldest queued job, or a running one whose lease lapsed (its worker died).
+    """Take the oldest queued job, or a running one whose lease lapsed (its worker died), of
+    any tenant (call it on a connection across tenants).
 
     SKIP LOCKED: several workers never take the same job. A lapsed job is re-checked after the
     row lock is taken, so a lease renewed meanwhile is not stolen. `started_at` keeps the first
@@ -71,15 +82,16 @@ async def claim(
         """
         UPDATE index_jobs SET status = 'running', started_at = coalesce(started_at, now()),
             worker = $1, heartbeat_at = now(), attempts = attempts + 1
-        WHERE id = (
-            SELECT id FROM index_jobs
+        WHERE (tenant_id, id) = (
+            SELECT tenant_id, id FROM index_jobs
             WHERE status = 'queued'
                OR (status = 'running' AND attempts < $3
                    AND (heartbeat_at IS NULL
                         OR heartbeat_at < now() - make_interval(secs => $2)))
             ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1
         )
-        RETURNING id, worker, attempts, request, processed_files, indexed_chunks, errors, result
+        RETURNING tenant_id, id, worker, attempts, request, processed_files, indexed_chunks,
+                  errors, result
         """,
         worker,
         lease_seconds,
@@ -96,15 +108,17 @@ async def fail_abandoned(
     conn: asyncpg.Connection, *, lease_seconds: float, max_attempts: int
 ) -> list[UUID]:
     """Fail the jobs whose lease lapsed after their last allowed attempt: never `running` for
-    ever, and never retried for ever (a file that kills the worker would kill every one)."""
+    ever, and never retried for ever (a file that kills the worker would kill every one).
+
+    Of every tenant (call it on a connection across tenants)."""
     records = await conn.fetch(
         """
         UPDATE index_jobs SET status = 'failed', finished_at = now(), request = NULL,
             result = jsonb_build_object('error', format(
                 'The job was abandoned %s times (its worker stopped renewing its lease, e.g. '
                 'it crashed or lost the database); it is not retried again.', attempts))
-        WHERE id IN (
-            SELECT id FROM index_jobs
+        WHERE (tenant_id, id) IN (
+            SELECT tenant_id, id FROM index_jobs
             WHERE status = 'running' AND attempts >= $2
               AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1))
             FOR UPDATE SKIP LOCKED
@@ -117,13 +131,16 @@ async def fail_abandoned(
     return [record["id"] for record in records]
 
 
-async def heartbeat(conn: asyncpg.Connection, lease: Lease) -> bool:
-    """Renew a lease; False when the job is no longer this worker's (another one took it)."""
+async def heartbeat(conn: asyncpg.Connection, lease: Lease, *, tenant_id: UUID) -> bool:
+    """Renew a lease of the job `tenant_id` owns (on a connection across tenants); False when
+    the job is no longer this worker's (another one took it)."""
     renewed = await conn.fetchval(
-        f"UPDATE index_jobs SET heartbeat_at = now() WHERE {OWNED} RETURNING id",
+        f"UPDATE index_jobs SET heartbeat_at = now() WHERE tenant_id = $4 AND {LEASED} "
+        "RETURNING id",
         lease.job_id,
         lease.worker,
         lease.attempt,
+        tenant_id,
     )
     return renewed is not None
 
@@ -195,7 +212,8 @@ async def release(conn: asyncpg.Connection, lease: Lease) -> bool:
 
 
 async def queue_stats(conn: asyncpg.Connection) -> QueueStats:
-    """Counts and ages of queued and running jobs, read on every metrics scrape.
+    """Counts and ages of queued and running jobs of every tenant (call it on a connection
+    across tenants), read on every metrics scrape.
 
     Finished jobs stay in the table (small rows: their request is dropped), so this scan grows
     with the history; at tens of thousands of rows it still takes a few milliseconds.

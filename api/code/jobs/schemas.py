@@ -45,8 +45,11 @@ class Lease(BaseModel):
 
 
 class ClaimedJob(BaseModel):
-    """A job taken by a worker, with the progress of earlier attempts to resume from."""
+    """A job taken by a worker, with the progress of earlier attempts to resume from.
 
+    The claim is across tenants; the job then runs as its own tenant."""
+
+    tenant_id: UUID
     id: UUID
     worker: str
     attempts: int

@@ -5,6 +5,10 @@ its last recorded batch (indexing is incremental, so redoing a batch is harmless
 
 Every log line of a job carries its `job_id`, and the `request_id` of the request that queued it
 (kept in the job's stored request), so one id finds the request and the work it started.
+
+A job belongs to the tenant whose connection queued it. The worker takes jobs across tenants
+(the queue is system work: `Database.across_tenants`), then runs each as its tenant
+(`Database.for_tenant`), so everything it indexes lands in that tenant.
 """
 
 import asyncio
@@ -24,7 +28,8 @@ from api.code.index.parsing import ParsePool, default_pool
 from api.code.index.schemas import IndexRequest, IndexResult
 from api.code.jobs import repository
 from api.code.jobs.schemas import ClaimedJob, JobRead, Lease, QueueStats
-from api.core.errors import DATABASE_UNAVAILABLE, NotFound
+from api.core.database import Database
+from api.core.errors import DATABASE_UNAVAILABLE, DatabaseUnavailable, NotFound
 from api.core.metrics import Metrics
 from api.embeddings.factory import Embedders
 
@@ -52,6 +57,9 @@ class LeasePolicy:
 
 
 LEASES = LeasePolicy()
+# The database cannot be reached now: no connection could be had in time (Database.connection),
+# or the connection itself failed.
+UNAVAILABLE = (*DATABASE_UNAVAILABLE, DatabaseUnavailable)
 
 
 class LeaseLost(Exception):
@@ -83,7 +91,8 @@ async def get(conn: asyncpg.Connection, job_id: UUID) -> JobRead:
 
 
 async def queue_stats(conn: asyncpg.Connection) -> QueueStats:
-    """Counts and ages of queued and running jobs (for /metrics)."""
+    """Counts and ages of queued and running jobs of every tenant (for /metrics): call it on a
+    connection of `Database.across_tenants()`."""
     return await repository.queue_stats(conn)
 
 
@@ -94,7 +103,7 @@ async def recent(
 
 
 async def run_next(
-    pool: asyncpg.Pool,
+    database: Database,
     embedders: Embedders,
     *,
     worker: str,
@@ -102,14 +111,17 @@ async def run_next(
     policy: LeasePolicy = LEASES,
     stop: asyncio.Event | None = None,
     max_file_bytes: int = MAX_FILE_BYTES,
+    max_code_chunks: int = 0,
     parser: ParsePool | None = None,
 ) -> bool:
     """Run the oldest queued (or abandoned) job, if any; True when one was taken.
 
+    The job is taken from any tenant and run as its own (whatever tenant `database` has).
     When `stop` is set between two batches, the job goes back to the queue with its progress.
     Files are parsed in `parser` (the entry point's; a caller without one gets the default).
     """
-    async with pool.acquire() as conn:
+    system = database.across_tenants()
+    async with system.connection() as conn:
         for abandoned in await repository.fail_abandoned(
             conn, lease_seconds=policy.lease_seconds, max_attempts=policy.max_attempts
         ):
@@ -121,25 +133,28 @@ async def run_next(
         )
     if claimed is None:
         return False
-    ids = {"job_id": str(claimed.id)}
+    ids = {"job_id": str(claimed.id), "tenant_id": str(claimed.tenant_id)}
     if REQUEST_ID_KEY in claimed.request:
         ids["request_id"] = str(claimed.request.pop(REQUEST_ID_KEY))
     with structlog.contextvars.bound_contextvars(**ids):
         await _run(
-            pool,
+            system,
+            database.for_tenant(claimed.tenant_id),
             embedders,
             claimed,
             metrics,
             policy,
             stop or asyncio.Event(),
             max_file_bytes=max_file_bytes,
+            max_code_chunks=max_code_chunks,
             parser=parser or default_pool(),
         )
     return True
 
 
 async def _run(
-    pool: asyncpg.Pool,
+    system: Database,
+    tenant: Database,
     embedders: Embedders,
     job: ClaimedJob,
     metrics: Metrics | None,
@@ -147,6 +162,7 @@ async def _run(
     stop: asyncio.Event,
     *,
     max_file_bytes: int,
+    max_code_chunks: int,
     parser: ParsePool,
 ) -> None:
     started = time.perf_counter()
@@ -157,31 +173,34 @@ async def _run(
         attempt=job.attempts,
         resume_from=job.processed_files,
     )
-    beat = asyncio.create_task(_keep_alive(pool, job.lease, policy.heartbeat_seconds))
+    beat = asyncio.create_task(
+        _keep_alive(system, job.lease, tenant_id=job.tenant_id, every=policy.heartbeat_seconds)
+    )
     try:
         # Parsed inside the try: a request that no longer validates fails its job instead of
         # leaving it `running` for ever.
         request = IndexRequest(**job.request)
         result = await _index_in_batches(
-            pool,
+            tenant,
             embedders,
             job,
             request,
             metrics,
             stop,
             max_file_bytes=max_file_bytes,
+            max_code_chunks=max_code_chunks,
             parser=parser,
         )
     except LeaseLost:
         log.warning("index_job_lease_lost", worker=job.worker)
         return
-    except DATABASE_UNAVAILABLE as exc:
+    except UNAVAILABLE as exc:
         # Not the job's fault: it stays `running` and is resumed when its lease lapses.
         log.warning("index_job_interrupted", error=repr(exc))
         return
     except Exception as exc:  # the job fails, the worker goes on
         log.exception("index_job_failed")
-        async with pool.acquire() as conn:
+        async with tenant.connection() as conn:
             await repository.finish(conn, job.lease, status="failed", result={"error": repr(exc)})
         _observe_job(metrics, "failed", time.perf_counter() - started)
         return
@@ -192,7 +211,7 @@ async def _run(
     if result is None:
         log.info("index_job_released", processed_files=job.processed_files)
         return
-    async with pool.acquire() as conn:
+    async with tenant.connection() as conn:
         if not await repository.finish(conn, job.lease, status="succeeded", result=result):
             log.warning("index_job_lease_lost", worker=job.worker)
             return
@@ -207,15 +226,15 @@ async def _run(
     )
 
 
-async def _keep_alive(pool: asyncpg.Pool, lease: Lease, every: float) -> None:
+async def _keep_alive(system: Database, lease: Lease, *, tenant_id: UUID, every: float) -> None:
     """Renew the lease while a batch runs: embedding one batch may outlast the lease."""
     while True:
         await asyncio.sleep(every)
         try:
-            async with pool.acquire(timeout=every) as conn:
-                if not await repository.heartbeat(conn, lease):
+            async with system.connection() as conn:
+                if not await repository.heartbeat(conn, lease, tenant_id=tenant_id):
                     return  # another worker took the job; the next progress write says so
-        except DATABASE_UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             log.warning("index_job_heartbeat_failed", error=repr(exc))
 
 
@@ -240,7 +259,7 @@ def _observe_batch(metrics: Metrics | None, outcome: IndexResult) -> None:
 
 
 async def _index_in_batches(
-    pool: asyncpg.Pool,
+    tenant: Database,
     embedders: Embedders,
     job: ClaimedJob,
     request: IndexRequest,
@@ -248,9 +267,12 @@ async def _index_in_batches(
     stop: asyncio.Event,
     *,
     max_file_bytes: int,
+    max_code_chunks: int,
     parser: ParsePool,
 ) -> dict[str, Any] | None:
     """The job's result; None when `stop` was set and the job went back to the queue.
+
+    Every write goes through `tenant`, the job's own.
 
     A resumed job starts after the last batch an earlier attempt recorded, from its totals
     (a batch indexed but not recorded is redone: its files are then `unchanged`).
@@ -261,7 +283,7 @@ async def _index_in_batches(
     errors = list(job.errors)
     for start in range(job.processed_files, len(files), BATCH_FILES):
         if stop.is_set():
-            async with pool.acquire() as conn:
+            async with tenant.connection() as conn:
                 await repository.release(conn, job.lease)
             return None
         batch = files[start : start + BATCH_FILES]
@@ -275,18 +297,19 @@ async def _index_in_batches(
         )
         removed = 0
         if is_last and request.full_snapshot:  # before the graph is rebuilt
-            async with pool.acquire() as conn:
+            async with tenant.connection() as conn:
                 removed = await code_index.remove_absent(
                     conn, request.repository, [f.path for f in files]
                 )
         # The batch is parsed and embedded with no connection held; it takes one per write.
         outcome = await pipeline.index_files(
-            pool.acquire,
+            tenant.connection,
             embedders,
             part,
             parser=parser,
             max_files=BATCH_FILES,
             max_file_bytes=max_file_bytes,
+            max_code_chunks=max_code_chunks,
         )
         _observe_batch(metrics, outcome)
         for key in TOTAL_KEYS:
@@ -298,7 +321,7 @@ async def _index_in_batches(
                 indexed_edges=outcome.indexed_edges,
             )
         errors += [e.model_dump() for e in (*outcome.errors, *outcome.skipped_files)]
-        async with pool.acquire() as conn:
+        async with tenant.connection() as conn:
             recorded = await repository.progress(
                 conn,
                 job.lease,

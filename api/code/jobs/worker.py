@@ -1,16 +1,15 @@
 """The index job worker: run queued jobs until told to stop (`python -m workers` and the
-API's in-process worker both run this loop)."""
+API's in-process worker both run this loop), of every tenant, each job as its own tenant."""
 
 import asyncio
 import contextlib
 
-import asyncpg
 import structlog
 
 from api.code.index.chunking import MAX_FILE_BYTES
 from api.code.index.parsing import ParsePool
-from api.code.jobs.service import LEASES, LeasePolicy, run_next
-from api.core.errors import DATABASE_UNAVAILABLE
+from api.code.jobs.service import LEASES, UNAVAILABLE, LeasePolicy, run_next
+from api.core.database import Database
 from api.core.metrics import Metrics
 from api.embeddings.factory import Embedders
 
@@ -18,7 +17,7 @@ log = structlog.get_logger(__name__)
 
 
 async def work(
-    pool: asyncpg.Pool,
+    database: Database,
     embedders: Embedders,
     stop: asyncio.Event,
     *,
@@ -27,25 +26,28 @@ async def work(
     metrics: Metrics | None = None,
     policy: LeasePolicy = LEASES,
     max_file_bytes: int = MAX_FILE_BYTES,
+    max_code_chunks: int = 0,
     parser: ParsePool | None = None,
 ) -> None:
     """Run jobs until `stop` is set, polling for new ones every `poll_seconds`.
 
     A job in progress when `stop` is set goes back to the queue after its current batch.
+    `database` lends the connections (its tenant does not matter: each job runs as its own).
     """
     while not stop.is_set():
         try:
             ran = await run_next(
-                pool,
+                database,
                 embedders,
                 worker=worker,
                 metrics=metrics,
                 policy=policy,
                 stop=stop,
                 max_file_bytes=max_file_bytes,
+                max_code_chunks=max_code_chunks,
                 parser=parser,
             )
-        except DATABASE_UNAVAILABLE as exc:  # expected during an outage: no traceback
+        except UNAVAILABLE as exc:  # expected during an outage: no traceback
             log.warning("index_worker_database_unavailable", worker=worker, error=repr(exc))
             ran = False
         except Exception:  # the worker must outlive any one failure

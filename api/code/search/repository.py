@@ -1,5 +1,6 @@
 """SQL of code search: full text and trigram on names, hydration, and the filter of nearest
-neighbours (whose SQL is shared with event search, in api/core/vectors)."""
+neighbours (whose SQL is shared with event search, in api/core/vectors, which adds the
+tenant's condition itself). Every query here reads the connection's tenant only (`TENANT`)."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -8,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from api.code.search.schemas import CodeFilters
+from api.core.database import TENANT
 from api.core.vectors.repository import Where
 from api.core.vectors.schemas import Candidate, VectorTarget
 
@@ -66,7 +68,8 @@ async def lexical(
                coalesce(ts_rank_cd(c.search_text, q), 0)
                + word_similarity($2, c.qualified_name) AS score
         FROM code_chunks c, to_tsquery('english', $1) q
-        WHERE (c.search_text @@ q OR ($3 AND $2 <% c.qualified_name)) AND {where}
+        WHERE c.tenant_id = {TENANT}
+          AND (c.search_text @@ q OR ($3 AND $2 <% c.qualified_name)) AND {where}
         ORDER BY score DESC, c.id
         LIMIT ${len(params)}
         """,
@@ -79,18 +82,24 @@ async def fetch_chunks(conn: asyncpg.Connection, ids: Sequence[UUID]) -> dict[UU
     if not ids:
         return {}
     records = await conn.fetch(
-        f"SELECT {CHUNK_COLUMNS} FROM code_chunks c WHERE c.id = ANY($1::uuid[])", list(ids)
+        f"SELECT {CHUNK_COLUMNS} FROM code_chunks c "
+        f"WHERE c.tenant_id = {TENANT} AND c.id = ANY($1::uuid[])",
+        list(ids),
     )
     return {record["id"]: dict(record) for record in records}
 
 
 async def languages(conn: asyncpg.Connection) -> list[str]:
     """The languages of indexed chunks, for the search page's filter."""
-    records = await conn.fetch("SELECT DISTINCT c.language FROM code_chunks c ORDER BY 1")
+    records = await conn.fetch(
+        f"SELECT DISTINCT c.language FROM code_chunks c WHERE c.tenant_id = {TENANT} ORDER BY 1"
+    )
     return [record["language"] for record in records]
 
 
 async def chunk_kinds(conn: asyncpg.Connection) -> list[str]:
     """The kinds of indexed chunks (function, method, class, window...), for the filter."""
-    records = await conn.fetch("SELECT DISTINCT c.kind FROM code_chunks c ORDER BY 1")
+    records = await conn.fetch(
+        f"SELECT DISTINCT c.kind FROM code_chunks c WHERE c.tenant_id = {TENANT} ORDER BY 1"
+    )
     return [record["kind"] for record in records]
