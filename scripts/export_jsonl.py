@@ -1,11 +1,12 @@
-"""`make export [file=PATH]`: write events and the code index to a JSON Lines file.
+"""`make export [file=PATH]`: write one tenant's events and code index to a JSON Lines file.
 
-The first line names the models and the dimension of the vectors; each further line is one
-event, code file or code chunk (see docs/operations.md). The export is a consistent snapshot
-and may run while the service is serving. The file is written under a `.partial` name and
-renamed when complete, so a file with the final name is never cut short.
+The first line names the tenant, the models and the dimension of the vectors; each further line
+is one event, code file or code chunk of that tenant (see docs/operations.md). The export is a
+consistent snapshot and may run while the service is serving. The file is written under a
+`.partial` name and renamed when complete, so a file with the final name is never cut short.
 
-Usage: python -m scripts.export_jsonl [--file PATH] [--only events|code] [--repository NAME]...
+Usage: python -m scripts.export_jsonl [--file PATH] [--tenant NAME] [--only events|code]
+                                      [--repository NAME]...
 """
 
 import argparse
@@ -20,6 +21,7 @@ from api.core.config import get_settings
 from api.core.database import resolve_database_url
 from api.core.log_setup import configure_logging
 from api.core.schema.service import SchemaMismatch, ensure_schema
+from api.core.tenancy.schemas import DEFAULT_TENANT
 from api.ops.transfer import service
 from api.ops.transfer.schemas import ALL_CONTENTS, Contents, ExportCounts
 from scripts.operations_db import connect
@@ -35,6 +37,11 @@ def default_path(now: datetime | None = None) -> Path:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", type=Path, help="default: exports/mnemolite-<UTC time>.jsonl")
+    parser.add_argument(
+        "--tenant",
+        default=DEFAULT_TENANT,
+        help=f"the tenant to export (default: {DEFAULT_TENANT}); one tenant per file",
+    )
     parser.add_argument(
         "--only", choices=ALL_CONTENTS, help="export only the events, or only the code index"
     )
@@ -54,6 +61,9 @@ async def export(url: str, path: Path, args: argparse.Namespace) -> ExportCounts
     conn = await connect(url, application_name="mnemolite-export")
     try:
         await ensure_schema(conn, dimension=settings.embedding_dimension)
+        # The command connects as the tables' owner, whom the tenant policies do not bind: the
+        # connection's tenant is what the export's queries filter on.
+        await service.use_tenant(conn, args.tenant)
         # Buffered writes to a local file: nothing else runs on this command's event loop.
         with (
             partial.open("w", encoding="utf-8", newline="\n") as out,
@@ -70,6 +80,7 @@ async def export(url: str, path: Path, args: argparse.Namespace) -> ExportCounts
                 space=service.configured_space(settings),
                 contents=contents,
                 repositories=args.repository,
+                tenant=args.tenant,
             )
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -94,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"Exported {counts.events} events, {counts.code_files} code files and "
-        f"{counts.code_chunks} code chunks to {path}"
+        f"{counts.code_chunks} code chunks of tenant {args.tenant} to {path}"
     )
     print_skipped(counts)
     return 0

@@ -1,4 +1,4 @@
-"""`make import file=PATH`: load a JSON Lines export into this database.
+"""`make import file=PATH`: load a JSON Lines export into one tenant of this database.
 
 Every line is validated first; with a bad line nothing is written (each bad line is listed
 with its number) unless --skip-invalid is given. Then records are written in batches, each in
@@ -6,9 +6,10 @@ its own transaction. Records already present (same id; a file also by repository
 skipped, so importing twice adds nothing and an interrupted import is completed by running it
 again. When the file's models or dimension differ from this service's settings, the texts are
 embedded again with this service's models. The graph of each repository is rebuilt at the end.
-The database is migrated first if needed (as `make run` does).
+The database is migrated first if needed (as `make run` does). The records go into the tenant
+--tenant names (`default` unless given), which must exist, whichever tenant the file came from.
 
-Usage: python -m scripts.import_jsonl FILE [--skip-invalid] [--batch-size N]
+Usage: python -m scripts.import_jsonl FILE [--tenant NAME] [--skip-invalid] [--batch-size N]
 
 Exit status: 0 imported, 1 failed, 2 refused (invalid file, nothing written).
 """
@@ -23,6 +24,7 @@ from api.core.database import resolve_database_url
 from api.core.log_setup import configure_logging
 from api.core.migrations import upgrade
 from api.core.schema.service import SchemaMismatch, ensure_schema
+from api.core.tenancy.schemas import DEFAULT_TENANT
 from api.embeddings.exceptions import EmbeddingConfigError
 from api.embeddings.factory import Embedders, build_embedders
 from api.ops.transfer import service
@@ -35,6 +37,11 @@ PROBLEMS_SHOWN = 20
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file", type=Path)
+    parser.add_argument(
+        "--tenant",
+        default=DEFAULT_TENANT,
+        help=f"the tenant to import into (default: {DEFAULT_TENANT}); it must exist",
+    )
     parser.add_argument(
         "--skip-invalid",
         action="store_true",
@@ -93,9 +100,15 @@ async def run(url: str, path: Path, args: argparse.Namespace, settings: Settings
             f"({source.dimension}-d); this service uses {target.text_model} / "
             f"{target.code_model} ({target.dimension}-d): the texts are embedded again."
         )
+    exported_from = scan.header.tenant
+    if exported_from is not None and exported_from != args.tenant:
+        print(f"The file was exported from tenant {exported_from}; importing into {args.tenant}.")
     conn = await connect(url, application_name="mnemolite-import")
     embedders: Embedders | None = None
     try:
+        # As the tables' owner the policies do not apply: the connection's tenant is where
+        # every row goes and what the "already present" checks compare with.
+        await service.use_tenant(conn, args.tenant)
         await ensure_schema(conn, dimension=target.dimension)
         if service.needs_embedders(scan, target):
             embedders = await asyncio.to_thread(build_embedders, settings)

@@ -1,10 +1,11 @@
 """`make switch-model`: move the database to other embedding models (and vector size).
 
-Every event and code chunk is embedded again with the new models into new columns beside the
-old ones; then one short transaction swaps the columns and their HNSW indexes. The service must
-be stopped while this runs (checked). An interrupted run leaves the old columns working; run
-the same command again to resume, or --abandon to drop the unfinished new columns. At the end
-the command prints the settings the service needs to start with the new models.
+Every event and code chunk, of every tenant, is embedded again with the new models into new
+columns beside the old ones; then one short transaction swaps the columns and their HNSW
+indexes. The service must be stopped while this runs (checked). An interrupted run leaves the
+old columns working; run the same command again to resume, or --abandon to drop the unfinished
+new columns. At the end the command prints the settings the service needs to start with the
+new models.
 
 Usage: python -m scripts.switch_model --text-model NAME [--code-model NAME] --dimension N
        python -m scripts.switch_model --mock --dimension N   (mock embeddings: tests, demos)
@@ -18,7 +19,7 @@ import sys
 from tqdm import tqdm
 
 from api.core.config import Settings, get_settings
-from api.core.database import resolve_database_url
+from api.core.database import resolve_database_url, set_tenant
 from api.core.log_setup import configure_logging
 from api.core.schema.service import SchemaMismatch
 from api.embeddings.exceptions import EmbeddingConfigError
@@ -99,6 +100,9 @@ async def switch(url: str, settings: Settings, args: argparse.Namespace) -> Swit
     conn = await connect(url, application_name=APPLICATION_NAME)
     bars = ProgressBars()
     try:
+        # Every tenant's rows: the owner bypasses the tenant policies already; a role that does
+        # not (a managed database's admin) sees them all this way too.
+        await set_tenant(conn, None, all_tenants=True)
         return await service.switch_model(
             conn,
             embedders,

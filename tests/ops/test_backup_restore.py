@@ -20,8 +20,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from api.core.database import set_tenant
 from api.core.local_postgres import drop_database, ensure_database
 from api.core.migrations import head_revision, upgrade
+from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from api.main import create_app
 from api.ops.backup.pg_tools import embedded_bin_dir
 from api.ops.backup.target import Target, parse_target
@@ -126,6 +128,7 @@ async def serving(url: str, settings, embedders) -> AsyncIterator[httpx.AsyncCli
 async def insert_event(url: str, text: str) -> None:
     connection = await asyncpg.connect(url)
     try:
+        await set_tenant(connection, DEFAULT_TENANT_ID)  # the tenant_id column's default
         await connection.execute(
             "INSERT INTO events (content, embedding) VALUES ($1::jsonb, $2::vector)",
             json.dumps({"text": text}),

@@ -279,9 +279,10 @@ async def test_index_status_lists_recent_jobs(server_url):
                 jobs.append((await http.post("/v1/code/index/jobs", json=body)).json())
         status = await call(session, "index_status", {"repository": "queued"})
         assert status["repositories"] == []
-        assert [(j["id"], j["status"], j["progress"]) for j in status["jobs"]] == [
-            (jobs[0]["id"], "queued", 0.0)
-        ]
+        # The session app's in-process worker shares this database and may claim the job at
+        # once: queued or just started, it has made no progress yet.
+        assert [(j["id"], j["progress"]) for j in status["jobs"]] == [(jobs[0]["id"], 0.0)]
+        assert status["jobs"][0]["status"] in ("queued", "running")
         everything = await call(session, "index_status", {})
         assert [j["repository"] for j in everything["jobs"]] == ["other", "queued"]
 

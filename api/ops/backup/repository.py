@@ -8,8 +8,21 @@ from typing import Any
 
 from psycopg2 import sql
 
+from api.core.database import APP_ROLE
+
 # A psycopg2 cursor; the library ships no type information.
 Cursor = Any
+
+# As migration 0011 marks them (migrations do not import the application): the functions of
+# the GIN-indexed filters, LEAKPROOF so that the planner uses their indexes under the policies.
+LEAKPROOF_FUNCTIONS = (
+    "jsonb_contains(jsonb, jsonb)",
+    "jsonb_exists_any(jsonb, text[])",
+    "ts_match_vq(tsvector, tsquery)",
+    "textlike(text, text)",
+    "texticlike(text, text)",
+    "word_similarity_op(text, text)",
+)
 
 
 def database_exists(cursor: Cursor, name: str) -> bool:
@@ -43,3 +56,45 @@ def rename_database(cursor: Cursor, name: str, new_name: str) -> None:
             sql.Identifier(name), sql.Identifier(new_name)
         )
     )
+
+
+def has_tenancy(cursor: Cursor) -> bool:
+    """Whether the database is at migration 0011 or later (it has the tenants table)."""
+    cursor.execute("SELECT to_regclass('public.tenants') IS NOT NULL")
+    present: bool = cursor.fetchone()[0]
+    return present
+
+
+def grant_app_role(cursor: Cursor) -> None:
+    """Give the service's role (APP_ROLE) back what migration 0011 granted it.
+
+    A restore loads no privileges (`--no-privileges`: the archive may name roles this server
+    lacks), and the service works as that role: without its grants it can read nothing. The
+    role is the cluster's; on another server it is created here, as the migration does. The
+    LEAKPROOF marks live in the database's catalogue too, and only a superuser may set them.
+    """
+    role = sql.Identifier(APP_ROLE)
+    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
+    if cursor.fetchone() is None:
+        cursor.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(role))
+    cursor.execute(
+        "SELECT rolsuper, pg_has_role(current_user, %s, 'MEMBER') FROM pg_roles "
+        "WHERE rolname = current_user",
+        (APP_ROLE,),
+    )
+    superuser, member = cursor.fetchone()
+    if not superuser and not member:
+        cursor.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
+    for statement in (
+        "GRANT USAGE ON SCHEMA public TO {}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}",
+        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {}",
+    ):
+        cursor.execute(sql.SQL(statement).format(role))
+    if superuser:
+        for function in LEAKPROOF_FUNCTIONS:
+            # Constant signatures of this module, not input.
+            cursor.execute(f"ALTER FUNCTION {function} LEAKPROOF")

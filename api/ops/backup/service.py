@@ -212,13 +212,18 @@ def _load(
     except SchemaMismatch as error:
         raise OperationFailed(f"{archive} (the backup): {error}") from None
     assert schema.revision is not None  # verified
-    if schema.at_head:
-        return schema.revision, schema.dimension, "current"
-    if not run_upgrade:
-        return schema.revision, schema.dimension, "behind"
-    log.info("restore_upgrading", revision=schema.revision, head=schema.head)
-    upgrade(staging.libpq_url())
-    return schema.revision, schema.dimension, "upgraded"
+    status: SchemaStatus = "current"
+    if not schema.at_head:
+        status = "upgraded" if run_upgrade else "behind"
+    if status == "upgraded":
+        log.info("restore_upgrading", revision=schema.revision, head=schema.head)
+        upgrade(staging.libpq_url())
+    with _cursor(staging) as cursor:
+        # The archive's grants were left out (--no-privileges): the service's role gets back
+        # its own. Before 0011 there is no such role to serve (the upgrade grants it).
+        if repository.has_tenancy(cursor):
+            repository.grant_app_role(cursor)
+    return schema.revision, schema.dimension, status
 
 
 def _refuse_if_busy(cursor: repository.Cursor, database: str) -> None:

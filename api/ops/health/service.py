@@ -10,9 +10,11 @@ import structlog
 
 import api
 from api.code.jobs import service as index_jobs
+from api.core.database import set_tenant
 from api.core.errors import DATABASE_UNAVAILABLE
 from api.core.metrics import Metrics
 from api.core.schema.service import read_schema
+from api.core.tenancy import service as tenancy
 from api.embeddings.factory import Embedders
 from api.ops.health import repository
 
@@ -35,6 +37,10 @@ async def health_report(
                     "at_head": schema.at_head,
                     **await repository.server_versions(conn),
                 }
+        except asyncpg.InsufficientPrivilegeError as exc:
+            # The service's role is granted nothing: the schema is behind migration 0011
+            # (downgraded, or restored from an older backup) under connections already open.
+            database = {"reachable": True, "at_head": False, "error": type(exc).__name__}
         except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:
             # Reported, never raised: /health must answer while the database is away.
             database = {"reachable": False, "error": type(exc).__name__}
@@ -75,19 +81,26 @@ async def render_metrics(pool: asyncpg.Pool | None, metrics: Metrics) -> bytes:
     """The exposition text, with the pool and job-queue gauges read now.
 
     The job gauges come from the database, not from a worker's memory, so they are right
-    whichever process (API or `python -m workers`) runs the jobs.
+    whichever process (API or `python -m workers`) runs the jobs. They count every tenant's
+    jobs: the connection is set across tenants (the pool's role sees no row without a tenant).
     """
     if pool is not None:
         observe_pool(pool, metrics)  # before taking a connection for the query below
         try:
+            # The pool directly, not Database.across_tenants(): a scrape waits 2 s for a
+            # connection, not the routes' 10 s, so the gauges drop out rather than hang.
             async with pool.acquire(timeout=2) as conn:
+                await set_tenant(conn, None, all_tenants=True)
                 stats = await index_jobs.queue_stats(conn)
+                tenants = await tenancy.count_tenants(conn)
         except (*DATABASE_UNAVAILABLE, asyncpg.PostgresError) as exc:
             # Stale numbers would look healthy: drop the series until the database answers.
             log.warning("metrics_job_stats_unavailable", error=repr(exc))
             metrics.index_jobs.clear()
             metrics.index_jobs_oldest_seconds.clear()
+            metrics.tenants.set(float("nan"))
         else:
+            metrics.tenants.set(tenants)
             metrics.index_jobs.labels("queued").set(stats.queued)
             metrics.index_jobs.labels("running").set(stats.running)
             metrics.index_jobs_oldest_seconds.labels("queued").set(stats.oldest_queued_seconds)

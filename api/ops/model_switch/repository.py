@@ -3,18 +3,22 @@ swapped for them in one short transaction.
 
 DDL cannot take bind parameters for names or type modifiers: every identifier below is a
 constant of this module and every size a validated integer. Values are bind parameters.
+
+The switch is global: it converts every tenant's rows, as the tables' owner (whom the tenant
+policies do not bind; the command sets its connection across tenants as well). A row is known
+by (tenant_id, id), the primary key: two tenants may hold the same id (one export imported into
+both), so the batches walk that key and each UPDATE matches on both columns.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from uuid import UUID
 
 import asyncpg
 import numpy as np
 import pgvector
 
 from api.embeddings.protocol import Vector
-from api.ops.model_switch.schemas import ChunkToEmbed, EventToEmbed, Remaining
+from api.ops.model_switch.schemas import ChunkToEmbed, EventToEmbed, Remaining, RowKey
 
 # The application name of the service's pool (api.core.database.create_pool).
 SERVICE_APPLICATION_NAME = "mnemolite"
@@ -121,37 +125,38 @@ async def row_counts(conn: asyncpg.Connection) -> tuple[int, int]:
 
 
 async def events_to_embed(
-    conn: asyncpg.Connection, *, after: UUID, limit: int
+    conn: asyncpg.Connection, *, after: RowKey, limit: int
 ) -> list[EventToEmbed]:
-    """The next events (in id order, after `after`) that have no new vector yet."""
+    """The next events (in key order, after `after`) that have no new vector yet."""
     rows = await conn.fetch(
         """
-        SELECT id, content FROM events
-        WHERE id > $1 AND embedding_next IS NULL
-        ORDER BY id LIMIT $2
+        SELECT e.tenant_id, e.id, e.content FROM events e
+        WHERE (e.tenant_id, e.id) > ($1, $2) AND e.embedding_next IS NULL
+        ORDER BY e.tenant_id, e.id LIMIT $3
         """,
-        after,
+        *after,
         limit,
     )
     return [EventToEmbed(**dict(row)) for row in rows]
 
 
 async def set_event_vectors(
-    conn: asyncpg.Connection, ids: Sequence[UUID], vectors: Sequence[Vector]
+    conn: asyncpg.Connection, keys: Sequence[RowKey], vectors: Sequence[Vector]
 ) -> None:
     await conn.execute(
         """
         UPDATE events AS e SET embedding_next = u.vector
-        FROM unnest($1::uuid[], $2::vector[]) AS u(id, vector)
-        WHERE e.id = u.id
+        FROM unnest($1::uuid[], $2::uuid[], $3::vector[]) AS u(tenant_id, id, vector)
+        WHERE e.tenant_id = u.tenant_id AND e.id = u.id
         """,
-        list(ids),
+        [tenant_id for tenant_id, _ in keys],
+        [row_id for _, row_id in keys],
         [_vector(vector) for vector in vectors],
     )
 
 
 async def chunks_to_embed(
-    conn: asyncpg.Connection, *, after: UUID, limit: int
+    conn: asyncpg.Connection, *, after: RowKey, limit: int
 ) -> list[ChunkToEmbed]:
     """The next chunks with an old vector that has no new counterpart yet.
 
@@ -159,14 +164,14 @@ async def chunks_to_embed(
     """
     rows = await conn.fetch(
         f"""
-        SELECT id, name, qualified_name, kind, language, file_path, start_line, end_line,
-               source_code, metadata,
+        SELECT tenant_id, id, name, qualified_name, kind, language, file_path, start_line,
+               end_line, source_code, metadata,
                ({_MISSING_TEXT}) AS needs_text, ({_MISSING_CODE}) AS needs_code
         FROM code_chunks
-        WHERE id > $1 AND (({_MISSING_TEXT}) OR ({_MISSING_CODE}))
-        ORDER BY id LIMIT $2
+        WHERE (tenant_id, id) > ($1, $2) AND (({_MISSING_TEXT}) OR ({_MISSING_CODE}))
+        ORDER BY tenant_id, id LIMIT $3
         """,
-        after,
+        *after,
         limit,
     )
     return [ChunkToEmbed(**dict(row)) for row in rows]
@@ -174,7 +179,7 @@ async def chunks_to_embed(
 
 async def set_chunk_vectors(
     conn: asyncpg.Connection,
-    ids: Sequence[UUID],
+    keys: Sequence[RowKey],
     text_vectors: Sequence[Vector | None],
     code_vectors: Sequence[Vector | None],
 ) -> None:
@@ -184,10 +189,12 @@ async def set_chunk_vectors(
         UPDATE code_chunks AS c
         SET embedding_text_next = coalesce(u.text_vector, c.embedding_text_next),
             embedding_code_next = coalesce(u.code_vector, c.embedding_code_next)
-        FROM unnest($1::uuid[], $2::vector[], $3::vector[]) AS u(id, text_vector, code_vector)
-        WHERE c.id = u.id
+        FROM unnest($1::uuid[], $2::uuid[], $3::vector[], $4::vector[])
+            AS u(tenant_id, id, text_vector, code_vector)
+        WHERE c.tenant_id = u.tenant_id AND c.id = u.id
         """,
-        list(ids),
+        [tenant_id for tenant_id, _ in keys],
+        [row_id for _, row_id in keys],
         [_vector(vector) for vector in text_vectors],
         [_vector(vector) for vector in code_vectors],
     )

@@ -5,13 +5,22 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+# A row's primary key: (tenant_id, id).
+RowKey = tuple[UUID, UUID]
+
 
 class EventToEmbed(BaseModel):
+    tenant_id: UUID
     id: UUID
     content: dict[str, Any]
 
+    @property
+    def key(self) -> RowKey:
+        return self.tenant_id, self.id
+
 
 class ChunkToEmbed(BaseModel):
+    tenant_id: UUID
     id: UUID
     name: str
     qualified_name: str
@@ -24,6 +33,10 @@ class ChunkToEmbed(BaseModel):
     metadata: dict[str, Any]
     needs_text: bool
     needs_code: bool
+
+    @property
+    def key(self) -> RowKey:
+        return self.tenant_id, self.id
 
 
 class Remaining(BaseModel):

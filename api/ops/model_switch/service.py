@@ -1,4 +1,5 @@
-"""Switch the embedding model: re-embed every event and code chunk, resize the vector columns.
+"""Switch the embedding model: re-embed every event and code chunk of every tenant, resize the
+vector columns.
 
 1. New columns `<column>_next vector(N)` are added beside the old ones (no table rewrite), each
    noting in its comment which models and dimension it is for.
@@ -29,13 +30,14 @@ from api.embeddings.protocol import Embedder, Vector
 from api.embeddings.texts import text_for_embedding
 from api.ops.model_switch import repository
 from api.ops.model_switch.repository import VECTOR_COLUMNS
-from api.ops.model_switch.schemas import ChunkToEmbed, SwitchResult
+from api.ops.model_switch.schemas import ChunkToEmbed, RowKey, SwitchResult
 from api.ops.transfer.schemas import VectorSpace
 
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 256
-NIL = UUID(int=0)
+# Before every (tenant_id, id) key.
+NIL: RowKey = (UUID(int=0), UUID(int=0))
 # The swap needs both tables to itself; a busy table means something still uses the database.
 LOCK_TIMEOUT_MS = 10_000
 # A service stopped a moment ago may still be closing its connections.
@@ -192,8 +194,8 @@ async def _fill_events(
     while rows := await repository.events_to_embed(conn, after=after, limit=batch_size):
         texts = [text_for_embedding(row.content, text_fields) for row in rows]
         vectors = await embedders.text.embed_documents(texts)
-        await repository.set_event_vectors(conn, [row.id for row in rows], list(vectors))
-        after = rows[-1].id
+        await repository.set_event_vectors(conn, [row.key for row in rows], list(vectors))
+        after = rows[-1].key
         done += len(rows)
         report("events", done, total)
     return done
@@ -215,11 +217,11 @@ async def _fill_chunks(
             embedders.code, rows, lambda row: row.source_code, lambda r: r.needs_code
         )
         await repository.set_chunk_vectors(
-            conn, [row.id for row in rows], text_vectors, code_vectors
+            conn, [row.key for row in rows], text_vectors, code_vectors
         )
         texts += sum(row.needs_text for row in rows)
         codes += sum(row.needs_code for row in rows)
-        after = rows[-1].id
+        after = rows[-1].key
         done += len(rows)
         report("chunks", min(done, total), total)
     return texts, codes

@@ -33,7 +33,8 @@ async def events_storage(
 ) -> EventsStorage:
     """The events table's row count (estimated above `exact_below`), sizes and cache settings."""
     try:
-        count, estimated = await events.count_events(conn, exact_below=exact_below)
+        # The whole table, every tenant's rows: its size is what partitioning is about.
+        count, estimated = await events.count_all_events(conn, exact_below=exact_below)
     except asyncpg.UndefinedTableError as exc:
         raise NoEventsTable("the database has no events table: run the migrations first") from exc
     return await repository.events_storage(conn, events=count, events_estimated=estimated)

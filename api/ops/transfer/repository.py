@@ -1,6 +1,10 @@
 """SQL of export and import: streaming reads and conflict-free inserts. Values are bind
 parameters; vectors are read as pgvector's text form, which is the shortest exact decimal of each
-float32 and already a JSON array."""
+float32 and already a JSON array.
+
+Every query is on the connection's tenant (`TENANT`): the commands connect as the tables'
+owner, whom the tenant policies do not bind, so the filter here is what keeps an export to one
+tenant and an import's conflicts within it. Inserts name the tenant too."""
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -12,6 +16,7 @@ import numpy as np
 import pgvector
 from pydantic import TypeAdapter, ValidationError
 
+from api.core.database import TENANT
 from api.core.json_limits import JsonLimitError, load_stored
 from api.embeddings.protocol import Vector
 from api.memory.events.schemas import NewEvent
@@ -41,16 +46,26 @@ def _vector(value: Vector | None) -> pgvector.Vector | None:
     return None if value is None else pgvector.Vector(np.asarray(value, dtype=np.float32))
 
 
+async def tenant_id_named(conn: asyncpg.Connection, name: str) -> UUID | None:
+    """The id of the tenant with this name (the directory of tenants has no tenant filter)."""
+    tenant_id: UUID | None = await conn.fetchval(
+        "SELECT t.id FROM tenants t WHERE t.name = $1", name
+    )
+    return tenant_id
+
+
 async def stream_events(
     conn: asyncpg.Connection, *, prefetch: int
 ) -> AsyncIterator[EventRecord | SkippedRow]:
     """Every event in id (creation) order, through a server-side cursor (inside a transaction);
     a row an import would refuse (see api/core/json_limits.py) comes as a SkippedRow saying why."""
     cursor = conn.cursor(
-        """
-        SELECT id, timestamp, content::text AS content, metadata::text AS metadata,
-               embedding::text AS embedding
-        FROM events ORDER BY id
+        f"""
+        SELECT e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata,
+               e.embedding::text AS embedding, e.user_id, e.agent_id, e.session_id
+        FROM events e
+        WHERE e.tenant_id = {TENANT}
+        ORDER BY e.id
         """,
         prefetch=prefetch,
     )
@@ -63,6 +78,9 @@ async def stream_events(
                 content=_loaded(row, "content"),
                 metadata=_loaded(row, "metadata"),
                 embedding=_floats(row["embedding"]),
+                user_id=row["user_id"],
+                agent_id=row["agent_id"],
+                session_id=row["session_id"],
             )
         except (JsonLimitError, ValidationError) as exc:
             record = SkippedRow(type="event", id=row["id"], reason=_reason(exc))
@@ -84,11 +102,12 @@ async def stream_files(
     conn: asyncpg.Connection, *, repositories: Sequence[str] | None, prefetch: int
 ) -> AsyncIterator[CodeFileRecord]:
     cursor = conn.cursor(
-        """
-        SELECT id, repository, path, language, content_hash, size_bytes, commit_hash, indexed_at
-        FROM code_files
-        WHERE $1::text[] IS NULL OR repository = ANY($1::text[])
-        ORDER BY repository, path
+        f"""
+        SELECT f.id, f.repository, f.path, f.language, f.content_hash, f.size_bytes,
+               f.commit_hash, f.indexed_at
+        FROM code_files f
+        WHERE f.tenant_id = {TENANT} AND ($1::text[] IS NULL OR f.repository = ANY($1::text[]))
+        ORDER BY f.repository, f.path
         """,
         None if repositories is None else list(repositories),
         prefetch=prefetch,
@@ -101,13 +120,14 @@ async def stream_chunks(
     conn: asyncpg.Connection, *, repositories: Sequence[str] | None, prefetch: int
 ) -> AsyncIterator[CodeChunkRecord | SkippedRow]:
     cursor = conn.cursor(
-        """
-        SELECT id, file_id, repository, file_path, language, kind, name, qualified_name,
-               start_line, end_line, source_code, metadata::text AS metadata,
-               embedding_text::text AS embedding_text, embedding_code::text AS embedding_code
-        FROM code_chunks
-        WHERE $1::text[] IS NULL OR repository = ANY($1::text[])
-        ORDER BY id
+        f"""
+        SELECT c.id, c.file_id, c.repository, c.file_path, c.language, c.kind, c.name,
+               c.qualified_name, c.start_line, c.end_line, c.source_code,
+               c.metadata::text AS metadata, c.embedding_text::text AS embedding_text,
+               c.embedding_code::text AS embedding_code
+        FROM code_chunks c
+        WHERE c.tenant_id = {TENANT} AND ($1::text[] IS NULL OR c.repository = ANY($1::text[]))
+        ORDER BY c.id
         """,
         None if repositories is None else list(repositories),
         prefetch=prefetch,
@@ -126,19 +146,25 @@ async def stream_chunks(
 
 
 async def existing_event_ids(conn: asyncpg.Connection, ids: Sequence[UUID]) -> set[UUID]:
-    rows = await conn.fetch("SELECT id FROM events WHERE id = ANY($1::uuid[])", list(ids))
+    rows = await conn.fetch(
+        f"SELECT e.id FROM events e WHERE e.tenant_id = {TENANT} AND e.id = ANY($1::uuid[])",
+        list(ids),
+    )
     return {row["id"] for row in rows}
 
 
 async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> int:
-    """Insert the events whose id is new; return how many were inserted."""
+    """Insert the events whose id is new in the tenant; return how many were inserted."""
     rows = await conn.fetch(
-        """
-        INSERT INTO events AS e (id, timestamp, content, metadata, embedding)
-        SELECT i.id, coalesce(i.timestamp, now()), i.content, i.metadata, i.embedding
-        FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[])
-            AS i(id, timestamp, content, metadata, embedding)
-        ON CONFLICT (id) DO NOTHING
+        f"""
+        INSERT INTO events AS e (tenant_id, id, timestamp, content, metadata, embedding,
+                                 user_id, agent_id, session_id)
+        SELECT {TENANT}, i.id, coalesce(i.timestamp, now()), i.content, i.metadata, i.embedding,
+               i.user_id, i.agent_id, i.session_id
+        FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[],
+                    $6::text[], $7::text[], $8::text[])
+            AS i(id, timestamp, content, metadata, embedding, user_id, agent_id, session_id)
+        ON CONFLICT (tenant_id, id) DO NOTHING
         RETURNING e.id
         """,
         [event.id for event in events],
@@ -146,6 +172,9 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
         [event.content for event in events],
         [event.metadata for event in events],
         [_vector(event.embedding) for event in events],
+        [event.user_id for event in events],
+        [event.agent_id for event in events],
+        [event.session_id for event in events],
     )
     return len(rows)
 
@@ -153,16 +182,17 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
 async def insert_files(conn: asyncpg.Connection, files: Sequence[CodeFileRecord]) -> int:
     """Insert the files whose id and (repository, path) are both new; return how many."""
     rows = await conn.fetch(
-        """
-        INSERT INTO code_files AS f (id, repository, path, language, content_hash, size_bytes,
-                                     commit_hash, indexed_at)
-        SELECT u.id, u.repository, u.path, u.language, u.content_hash, u.size_bytes,
+        f"""
+        INSERT INTO code_files AS f (tenant_id, id, repository, path, language, content_hash,
+                                     size_bytes, commit_hash, indexed_at)
+        SELECT {TENANT}, u.id, u.repository, u.path, u.language, u.content_hash, u.size_bytes,
                u.commit_hash, u.indexed_at
         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[],
                     $7::text[], $8::timestamptz[])
             AS u(id, repository, path, language, content_hash, size_bytes, commit_hash,
                  indexed_at)
-        -- No target: a file is skipped when its id or its (repository, path) exists.
+        -- No target: a file is skipped when its id or its (repository, path) exists in the
+        -- tenant (both constraints lead with tenant_id).
         ON CONFLICT DO NOTHING
         RETURNING f.id
         """,
@@ -179,7 +209,10 @@ async def insert_files(conn: asyncpg.Connection, files: Sequence[CodeFileRecord]
 
 
 async def existing_chunk_ids(conn: asyncpg.Connection, ids: Sequence[UUID]) -> set[UUID]:
-    rows = await conn.fetch("SELECT id FROM code_chunks WHERE id = ANY($1::uuid[])", list(ids))
+    rows = await conn.fetch(
+        f"SELECT c.id FROM code_chunks c WHERE c.tenant_id = {TENANT} AND c.id = ANY($1::uuid[])",
+        list(ids),
+    )
     return {row["id"] for row in rows}
 
 
@@ -188,7 +221,11 @@ async def file_locations(
 ) -> dict[UUID, tuple[str, str]]:
     """(repository, path) of the files with these ids."""
     rows = await conn.fetch(
-        "SELECT id, repository, path FROM code_files WHERE id = ANY($1::uuid[])", list(ids)
+        f"""
+        SELECT f.id, f.repository, f.path FROM code_files f
+        WHERE f.tenant_id = {TENANT} AND f.id = ANY($1::uuid[])
+        """,
+        list(ids),
     )
     return {row["id"]: (row["repository"], row["path"]) for row in rows}
 
@@ -197,11 +234,11 @@ async def insert_chunks(conn: asyncpg.Connection, chunks: Sequence[NewChunk]) ->
     """Insert the chunks whose id is new; return how many were inserted."""
     records = [chunk.record for chunk in chunks]
     rows = await conn.fetch(
-        """
-        INSERT INTO code_chunks AS c (id, file_id, repository, file_path, language, kind, name,
-            qualified_name, start_line, end_line, source_code, metadata, embedding_text,
-            embedding_code, search_name, search_doc, search_body)
-        SELECT u.id, u.file_id, u.repository, u.file_path, u.language, u.kind, u.name,
+        f"""
+        INSERT INTO code_chunks AS c (tenant_id, id, file_id, repository, file_path, language,
+            kind, name, qualified_name, start_line, end_line, source_code, metadata,
+            embedding_text, embedding_code, search_name, search_doc, search_body)
+        SELECT {TENANT}, u.id, u.file_id, u.repository, u.file_path, u.language, u.kind, u.name,
                u.qualified_name, u.start_line, u.end_line, u.source_code, u.metadata,
                u.embedding_text, u.embedding_code, u.search_name, u.search_doc, u.search_body
         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -210,7 +247,7 @@ async def insert_chunks(conn: asyncpg.Connection, chunks: Sequence[NewChunk]) ->
             AS u(id, file_id, repository, file_path, language, kind, name, qualified_name,
                  start_line, end_line, source_code, metadata, embedding_text, embedding_code,
                  search_name, search_doc, search_body)
-        ON CONFLICT (id) DO NOTHING
+        ON CONFLICT (tenant_id, id) DO NOTHING
         RETURNING c.id
         """,
         [r.id for r in records],

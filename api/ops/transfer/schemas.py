@@ -2,7 +2,7 @@
 
 A file is one header line, then one line per record, each a JSON object with a `type`:
 `event`, `code_file` or `code_chunk`. Graph nodes and edges are not exported: they are derived
-from the chunks and rebuilt on import.
+from the chunks and rebuilt on import. A file holds one tenant's rows; the header names it.
 """
 
 from typing import Annotated, Literal
@@ -12,12 +12,15 @@ import numpy as np
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from api.code.index.schemas import FilePath, Repository
-from api.memory.events.schemas import JsonObject
+from api.memory.events.schemas import JsonObject, ScopeId
 
 FORMAT = "mnemolite"
 VERSION = 1
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# An event's scope (user, agent, session), checked as the API checks it. Written only when set,
+# so a file without scopes reads as before tenancy.
+ScopeValue = Annotated[ScopeId | None, Field(default=None, exclude_if=lambda value: value is None)]
 
 
 def storable_vector(values: list[float]) -> list[float]:
@@ -70,6 +73,12 @@ class Header(BaseModel):
     repositories: list[str] | None = Field(
         default=None, description="The code repositories exported; None: all of them."
     )
+    tenant: str | None = Field(
+        default=None,
+        max_length=63,
+        description="The tenant exported (informative: an import goes into the tenant it is "
+        "told to); None in files from before tenancy.",
+    )
 
     @property
     def space(self) -> VectorSpace:
@@ -91,6 +100,9 @@ class EventRecord(_Record):
     content: JsonObject
     metadata: JsonObject = Field(default_factory=dict)
     embedding: Embedding | None = None
+    user_id: ScopeValue = None
+    agent_id: ScopeValue = None
+    session_id: ScopeValue = None
 
 
 class CodeFileRecord(_Record):

@@ -1,5 +1,8 @@
 """Export the memory to JSON Lines and import it back, into this or another database.
 
+Both work on one tenant, the connection's (`use_tenant`): an export holds that tenant's rows
+only, and an import writes into it, whichever tenant the file came from.
+
 Export streams every table through a server-side cursor inside one REPEATABLE READ transaction,
 so the file is a consistent snapshot however long it takes, and memory stays flat.
 
@@ -28,6 +31,7 @@ from api.code.graph import service as code_graph
 from api.code.index import service as code_index
 from api.code.index.texts import as_chunk, embedding_text, search_fields
 from api.core.config import Settings
+from api.core.database import set_tenant
 from api.core.schema.service import ensure_schema
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Vector
@@ -85,6 +89,18 @@ def configured_space(settings: Settings) -> VectorSpace:
     )
 
 
+async def use_tenant(conn: asyncpg.Connection, name: str) -> UUID:
+    """Set the connection to the tenant with this name, for every query that follows."""
+    tenant_id = await repository.tenant_id_named(conn, name)
+    if tenant_id is None:
+        raise TransferError(
+            f"no tenant is named {name!r}: create it first (POST /v1/admin/tenants with the "
+            "operator key), or name another with --tenant"
+        )
+    await set_tenant(conn, tenant_id)
+    return tenant_id
+
+
 # -- export --------------------------------------------------------------------------------
 
 
@@ -95,10 +111,12 @@ async def export(
     space: VectorSpace,
     contents: Sequence[Contents] = ("events", "code"),
     repositories: Sequence[str] | None = None,
+    tenant: str | None = None,
     batch_size: int = BATCH_SIZE,
     now: datetime | None = None,
 ) -> ExportCounts:
-    """Write the header and every record as lines through `write`; return what was written."""
+    """Write the header and every record of the connection's tenant as lines through `write`;
+    return what was written. `tenant` is the name the header records."""
     header = Header(
         format=FORMAT,
         version=VERSION,
@@ -108,6 +126,7 @@ async def export(
         dimension=space.dimension,
         contents=sorted(set(contents)),
         repositories=sorted(set(repositories)) if repositories is not None else None,
+        tenant=tenant,
     )
     write(jsonl.dump(header))
     counts = ExportCounts()
@@ -315,7 +334,14 @@ class _Importer:
         self.report.embedded_events += computed
         events = [
             NewEvent(
-                id=r.id, timestamp=r.timestamp, content=r.content, metadata=r.metadata, embedding=v
+                id=r.id,
+                timestamp=r.timestamp,
+                content=r.content,
+                metadata=r.metadata,
+                embedding=v,
+                user_id=r.user_id,
+                agent_id=r.agent_id,
+                session_id=r.session_id,
             )
             for r, v in zip(fresh, vectors, strict=True)
             if v is not None

@@ -1,22 +1,34 @@
-"""The MCP server object, its error translation, and the ASGI endpoint mounted at /mcp."""
+"""The MCP server object, its error translation, and the ASGI endpoint mounted at /mcp.
+
+Every tool call and resource read acts as a principal (api.core.tenancy.schemas): over HTTP the
+one the access check left in the request's scope, over stdio the one the entry point chose.
+The tools reach it through the backend getter, which hands out the principal's tenant only.
+"""
 
 import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
+from mcp.server.lowlevel.helper_types import ReadResourceContents
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, InputRequiredResult
+from pydantic import AnyUrl
 from starlette.types import Receive, Scope, Send
 
 import api
+from api.core.database import PRINCIPAL_SCOPE_KEY
 from api.core.hosts import HostPolicy
-from api.web.mcp.backend import BackendGetter
+from api.core.tenancy.schemas import ROLE_RANK, Principal
+from api.web.mcp.backend import Backend, BackendGetter, BackendUnavailable
 from api.web.mcp.errors import readable
 from api.web.mcp.resources import register_resources
-from api.web.mcp.tools import register_tools
+from api.web.mcp.tools import WRITE_TOOLS, register_tools
 
 log = structlog.get_logger(__name__)
 
@@ -28,19 +40,72 @@ INSTRUCTIONS = (
 )
 
 
+# The principal of the call in progress: set around each tool call and resource read, in the
+# task that runs it, and read by the backend getter the tools were given.
+_PRINCIPAL: ContextVar[Principal | None] = ContextVar("mnemolite_mcp_principal", default=None)
+
+
+def _rank_message(principal: Principal, needed: str) -> str:
+    """The REST API's words for the same refusal (api.core.security)."""
+    role = next((name for name, rank in ROLE_RANK.items() if rank == principal.rank), "?")
+    return f"This key's role is {role!r}; this request needs {needed!r} or above."
+
+
 class MnemoLiteMCP(MCPServer[Any]):
-    """MCPServer, with tool failures reported as the REST API reports them.
+    """MCPServer, with tool failures reported as the REST API reports them, and every call made
+    as its principal.
 
     The SDK turns any exception of a tool into the bare "Error executing tool x" (so no
     internal detail leaks): our domain errors and validation errors are expected failures, and
     their messages are what the agent needs to correct its call.
+
+    `principal` is who a call without an HTTP request acts as (stdio, an in-memory client);
+    over HTTP it is the request's, and a request without one is refused.
     """
+
+    def __init__(self, *args: Any, principal: Principal | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.principal = principal
+
+    def principal_of(self, context: Context[Any, Any] | None) -> Principal:
+        request = None
+        if context is not None:
+            try:
+                request = context.request_context.request
+            except ValueError:  # a context built outside any request
+                request = None
+        if request is None:
+            if self.principal is None:
+                raise BackendUnavailable("No tenant for this call: the server has no principal.")
+            return self.principal
+        principal: Principal | None = request.scope.get(PRINCIPAL_SCOPE_KEY)
+        if principal is None:
+            # The access check runs before /mcp: without its verdict nothing is served.
+            raise BackendUnavailable("No tenant for this request: the access check did not run.")
+        return principal
+
+    @contextmanager
+    def _acting_as(self, principal: Principal) -> Iterator[None]:
+        token = _PRINCIPAL.set(principal)
+        try:
+            yield
+        finally:
+            _PRINCIPAL.reset(token)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
         try:
-            return await super().call_tool(name, arguments, context)
+            principal = self.principal_of(context)
+        except BackendUnavailable as exc:
+            raise ToolError(str(exc)) from None
+        if name in WRITE_TOOLS and not principal.may("write"):
+            refusal = _rank_message(principal, "write")
+            log.info("mcp_tool_refused", tool=name, detail=refusal)
+            raise ToolError(refusal)
+        try:
+            with self._acting_as(principal):
+                return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             message = readable(exc.__cause__) if exc.__cause__ is not None else None
             if message is None:
@@ -48,9 +113,35 @@ class MnemoLiteMCP(MCPServer[Any]):
             log.info("mcp_tool_refused", tool=name, detail=message)
             raise ToolError(message) from None
 
+    async def read_resource(
+        self, uri: AnyUrl | str, context: Context[Any, Any] | None = None
+    ) -> Iterable[ReadResourceContents] | InputRequiredResult:
+        # Resources only read: any principal may, on its own tenant.
+        try:
+            principal = self.principal_of(context)
+        except BackendUnavailable as exc:
+            raise ResourceError(str(exc)) from None
+        with self._acting_as(principal):
+            return await super().read_resource(uri, context)
 
-def build_server(backend: BackendGetter) -> MnemoLiteMCP:
-    """The MCP server with every tool and resource; `backend` is called at each call."""
+
+def scoped(backend: BackendGetter) -> BackendGetter:
+    """The getter the tools use: the service's backend, set to the current call's tenant."""
+
+    def for_the_call() -> Backend:
+        ready = backend()
+        principal = _PRINCIPAL.get()
+        if principal is None:  # only a call that bypassed MnemoLiteMCP has none
+            raise BackendUnavailable("No tenant for this call: it did not go through the server.")
+        return ready.for_principal(principal)
+
+    return for_the_call
+
+
+def build_server(backend: BackendGetter, *, principal: Principal | None = None) -> MnemoLiteMCP:
+    """The MCP server with every tool and resource; `backend` is called at each call.
+
+    `principal`: who calls without an HTTP request act as (stdio); over HTTP, the request's."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     server = MnemoLiteMCP(
@@ -58,13 +149,14 @@ def build_server(backend: BackendGetter) -> MnemoLiteMCP:
         title="MnemoLite",
         version=api.__version__,
         instructions=INSTRUCTIONS,
+        principal=principal,
     )
     # MCPServer() calls logging.basicConfig, which installs its own root handler when none is
     # there yet (stdio, tests): the configuration of log_setup stays the only one.
     root.handlers[:] = handlers
     root.setLevel(level)
-    register_tools(server, backend)
-    register_resources(server, backend)
+    register_tools(server, scoped(backend))
+    register_resources(server, scoped(backend))
     return server
 
 

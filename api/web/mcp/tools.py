@@ -36,6 +36,8 @@ MAX_GRAPH_DEPTH = 3
 # Callers of a popular helper can be hundreds: the nearest ones are what an agent reads.
 MAX_GRAPH_NODES = 100
 RECENT_JOBS = 10
+# The tools that write: a principal below `write` (a read key) is refused them (server.py).
+WRITE_TOOLS = frozenset({"remember", "forget", "update_metadata"})
 
 ToolFn = TypeVar("ToolFn", bound=Callable[..., Awaitable[dict[str, Any]]])
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -48,6 +50,16 @@ Query = Annotated[
 Repository = Annotated[
     str | None,
     Field(default=None, max_length=200, description="Only this indexed repository (by name)."),
+]
+# The event scopes of the JSON API (api.memory.events.schemas.Scopes), checked there.
+UserId = Annotated[
+    str | None, Field(default=None, description="The user the memory concerns (exact match).")
+]
+AgentId = Annotated[
+    str | None, Field(default=None, description="The agent that recorded it (exact match).")
+]
+SessionId = Annotated[
+    str | None, Field(default=None, description="The session it belongs to (exact match).")
 ]
 
 
@@ -84,19 +96,31 @@ def register_tools(server: MCPServer[Any], backend: BackendGetter) -> None:
             datetime | None,
             Field(default=None, description="When it happened (ISO 8601); default: now."),
         ],
+        user_id: UserId,
+        agent_id: AgentId,
+        session_id: SessionId,
     ) -> dict[str, Any]:
         """Store a memory (a note, a decision, a fact, an event) for later recall by meaning.
 
-        Returns its id and timestamp. Put anything you may want to filter by into metadata.
+        Returns its id and timestamp. Put anything you may want to filter by into metadata;
+        user_id, agent_id and session_id scope it (recall filters on them).
         """
         ready = backend()
-        item = EventCreate(content={"text": text}, metadata=metadata, timestamp=timestamp)
+        item = EventCreate(
+            content={"text": text},
+            metadata=metadata,
+            timestamp=timestamp,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+        )
         outcome = await events.create_events(
             ready.database,
             ready.embedders.text,
             [item],
             key=None,
             text_fields=ready.settings.embedding_text_fields,
+            max_events=ready.settings.tenant_max_events,
         )
         event = outcome.result.events[0]
         return {"id": str(event.id), "timestamp": event.timestamp.isoformat()}
@@ -128,6 +152,9 @@ def register_tools(server: MCPServer[Any], backend: BackendGetter) -> None:
         limit: Annotated[
             int, Field(default=10, ge=1, le=MAX_RECALL, description="How many memories at most.")
         ],
+        user_id: UserId,
+        agent_id: AgentId,
+        session_id: SessionId,
     ) -> dict[str, Any]:
         """Find stored memories by meaning and words, best match first.
 
@@ -142,6 +169,9 @@ def register_tools(server: MCPServer[Any], backend: BackendGetter) -> None:
             ts_start=ts_start,
             ts_end=ts_end,
             limit=limit,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
         )
         found = await search.search_embed_first(
             ready.database,

@@ -26,6 +26,12 @@ def snippet(source: str, lines: int = SNIPPET_LINES) -> str:
     return "\n".join(kept[:lines]) + f"\n… ({len(kept) - lines} more lines)"
 
 
+def _scopes(event: EventRead) -> dict[str, str]:
+    """The scopes the event has (none are shown for an event without)."""
+    found = {"user_id": event.user_id, "agent_id": event.agent_id, "session_id": event.session_id}
+    return {name: value for name, value in found.items() if value is not None}
+
+
 def compact_event(event: EventRead, backend: Backend) -> dict[str, Any]:
     text = text_for_embedding(event.content, backend.settings.embedding_text_fields)
     return {
@@ -33,11 +39,13 @@ def compact_event(event: EventRead, backend: Backend) -> dict[str, Any]:
         "timestamp": event.timestamp.isoformat(),
         "text": trimmed(text),
         "metadata": event.metadata,
+        **_scopes(event),
     }
 
 
 def full_event(event: EventRead) -> dict[str, Any]:
-    return event.model_dump(mode="json", include={"id", "timestamp", "content", "metadata"})
+    shown = event.model_dump(mode="json", include={"id", "timestamp", "content", "metadata"})
+    return {**shown, **_scopes(event)}
 
 
 def compact_hit(hit: CodeHit) -> dict[str, Any]:

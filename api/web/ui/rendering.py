@@ -16,6 +16,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
+from api.core.database import PRINCIPAL_SCOPE_KEY
+
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[3] / "templates")
 
 
@@ -68,7 +70,11 @@ TEMPLATES.env.filters.update(
 def render(
     request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
 ) -> HTMLResponse:
-    context = {"request": request, **context}
+    # The tenant the page shows (the access check's principal; none on the public sign-in page).
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    tenant = None if principal is None else principal.tenant_name
+    operator = principal is not None and principal.is_operator
+    context = {"request": request, "tenant": tenant, "operator": operator, **context}
     # A history restore (back button after a cache miss) replaces the whole body: it gets the page.
     fragment = request.headers.get("HX-Request") == "true"
     if fragment and request.headers.get("HX-History-Restore-Request") != "true":
