@@ -12,7 +12,7 @@ help:
 	@echo "make test-fast    the suite without the real-model and browser tests"
 	@echo "make lint         ruff check + ruff format --check + mypy + import contracts"
 	@echo "make lock         re-pin every package into constraints.txt"
-	@echo "make index path=DIR repo=NAME   index a local directory (service running)"
+	@echo "make index path=DIR repo=NAME [tenant=N]   index a local directory (service running)"
 	@echo "make format       ruff format + ruff check --fix"
 	@echo "make migrate-up   alembic upgrade head      make migrate-down  alembic downgrade -1"
 	@echo "make migrate-rev m=\"message\"  new hand-written revision"
@@ -83,8 +83,8 @@ migrate-rev: $(STAMP)
 # Index a local directory through the running service (`make run` in another terminal). The
 # service's own API_KEY (environment, else .env) is sent when set, and HOST/PORT give the URL.
 index: $(STAMP)
-	@test -n "$(path)" -a -n "$(repo)" || (echo 'usage: make index path=DIR repo=NAME'; exit 2)
-	$(BIN)/python -m scripts.index_dir "$(path)" --repo "$(repo)"
+	@test -n "$(path)" -a -n "$(repo)" || (echo 'usage: make index path=DIR repo=NAME [tenant=NAME]'; exit 2)
+	$(BIN)/python -m scripts.index_dir "$(path)" --repo "$(repo)" $(if $(tenant),--tenant "$(tenant)")
 
 # Re-pin every package after changing requirements*.txt (torch stays pinned in requirements.txt).
 lock: $(STAMP)

@@ -113,12 +113,16 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--repo", required=True, help="repository name in the index")
     parser.add_argument("--url", help="the running service (default: from HOST and PORT)")
+    parser.add_argument(
+        "--tenant", help="the tenant to index into (X-Tenant; the operator's key only)"
+    )
     args = parser.parse_args()
     if not args.path.is_dir():
         raise SystemExit(f"{args.path} is not a directory")
     args.url = args.url or default_url()
     try:
-        with httpx.Client(base_url=args.url, headers=auth_headers()) as client:
+        headers = {**auth_headers(), **({"X-Tenant": args.tenant} if args.tenant else {})}
+        with httpx.Client(base_url=args.url, headers=headers) as client:
             summary = index_directory(client, args.path.resolve(), args.repo)
     except httpx.ConnectError:
         raise SystemExit(f"No MnemoLite at {args.url}: start it with `make run`.") from None

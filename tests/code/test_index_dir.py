@@ -70,6 +70,33 @@ def test_index_directory_through_the_service(tmp_path):
             assert after["removed_files"] == 1  # one batch: sent as a full snapshot
             listing = client.get("/v1/code/index/repositories").json()["repositories"]
             assert listing[0]["repository"] == "demo" and listing[0]["file_count"] == 4
+
+            # --tenant indexes into another tenant (X-Tenant), and only there.
+            assert client.post("/v1/admin/tenants", json={"name": "acme"}).status_code == 201
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "scripts.index_dir",
+                    str(tmp_path / "repo"),
+                    "--repo",
+                    "theirs",
+                    "--tenant",
+                    "acme",
+                    "--url",
+                    f"http://127.0.0.1:{port}",
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**os.environ, **env},
+            )
+            assert done.returncode == 0, done.stderr
+            theirs = client.get("/v1/code/index/repositories", headers={"X-Tenant": "acme"})
+            assert [r["repository"] for r in theirs.json()["repositories"]] == ["theirs"]
+            mine = client.get("/v1/code/index/repositories").json()["repositories"]
+            assert [r["repository"] for r in mine] == ["demo"]
     finally:
         server.terminate()
         server.wait(timeout=30)
