@@ -230,3 +230,22 @@ async def test_a_query_that_forgets_its_tenant_filter_still_sees_one_tenant(
         assert await service.fetchval("SELECT count(*) FROM events") == 0
     finally:
         await service.close()
+
+
+async def test_a_key_cannot_be_made_already_expired_or_with_an_unknown_role(app_with: AppFactory):
+    async with app_with(api_key=OPERATOR) as client:
+        await new_tenant(client, "acme")
+        for body in (
+            {"role": "write", "expires_at": "2001-01-01T00:00:00Z"},
+            {"role": "owner"},
+            {"role": "read", "label": "x" * 201},
+            {"role": "read", "secret": "chosen-by-me"},
+        ):
+            response = await client.post(
+                "/v1/admin/tenants/acme/keys", json=body, headers=AS_OPERATOR
+            )
+            assert response.status_code == 422, body
+        later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        made = await new_key(client, "acme", "read", expires_at=later)
+        assert made["expires_at"] is not None
+        assert (await client.get("/v1/events", headers=bearer(made["key"]))).status_code == 200

@@ -1,11 +1,11 @@
 """Tenants, API keys and the principal a request acts as."""
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Also in migration 0011 (migrations do not import the application).
 DEFAULT_TENANT_ID = UUID("00000000-0000-4000-8000-000000000001")
@@ -90,6 +90,17 @@ class KeyCreate(BaseModel):
         default=None, description="When the key stops working (ISO 8601); never by default."
     )
     label: str | None = Field(default=None, max_length=200, description="What the key is for.")
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # as everywhere in the API: no zone means UTC
+            value = value.replace(tzinfo=UTC)
+        if value <= datetime.now(UTC):
+            raise ValueError("expires_at must be in the future")
+        return value
 
 
 class KeyRead(BaseModel):
