@@ -144,13 +144,17 @@ def exact_top(similarities: np.ndarray, rows: np.ndarray | None = None, k: int =
 
 
 def run_queries(
-    connection: http.client.HTTPConnection, bodies: list[dict[str, Any]]
+    connection: http.client.HTTPConnection,
+    bodies: list[dict[str, Any]],
+    tenants: list[str] | None = None,
 ) -> tuple[list[float], list[dict]]:
     """Sequential POST /v1/search on one keep-alive connection (a lean client, so the figures
-    are the service's and not the client library's)."""
+    are the service's and not the client library's); `tenants[i]`, when given, is body i's
+    X-Tenant."""
     latencies, results = [], []
-    headers = {"Content-Type": "application/json", **auth_headers()}
-    for body in bodies:
+    base = {"Content-Type": "application/json", **auth_headers()}
+    for index, body in enumerate(bodies):
+        headers = base if tenants is None else {**base, "X-Tenant": tenants[index]}
         payload = json.dumps(body).encode()
         started = time.perf_counter()
         connection.request("POST", "/v1/search", body=payload, headers=headers)
