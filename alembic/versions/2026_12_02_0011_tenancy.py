@@ -25,9 +25,6 @@ DEFAULT_TENANT_ID = "00000000-0000-4000-8000-000000000001"
 APP_ROLE = "mnemolite_app"
 CURRENT_TENANT = "nullif(current_setting('mnemolite.tenant_id', true), '')::uuid"
 ALL_TENANTS = "coalesce(current_setting('mnemolite.all_tenants', true), '') = 'on'"
-# In the policies, each as a scalar subquery: evaluated once per statement (an InitPlan), not
-# once per row (a column default cannot hold a subquery, so it keeps the bare expression).
-POLICY = f"tenant_id = (SELECT {CURRENT_TENANT}) OR (SELECT {ALL_TENANTS})"
 
 TENANT_TABLES = (
     "events",
@@ -243,7 +240,9 @@ def _secure() -> None:
     for table in TENANT_TABLES:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(
-            f"CREATE POLICY tenant_isolation ON {table} USING ({POLICY}) WITH CHECK ({POLICY})"
+            f"CREATE POLICY tenant_isolation ON {table} "
+            f"USING (tenant_id = {CURRENT_TENANT} OR {ALL_TENANTS}) "
+            f"WITH CHECK (tenant_id = {CURRENT_TENANT} OR {ALL_TENANTS})"
         )
     marks = "\n".join(f"ALTER FUNCTION {f} LEAKPROOF;" for f in LEAKPROOF_FUNCTIONS)
     # Only a superuser may; elsewhere the policies still hold and those filters scan the

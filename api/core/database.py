@@ -33,10 +33,8 @@ ACQUIRE_TIMEOUT_SECONDS = 10.0
 # The role the service works as (created by migration 0011, granted data access, owning no
 # table, so the tables' policies apply to it) and the setting that carries the tenant.
 APP_ROLE = "mnemolite_app"
-# The connection's tenant in SQL: every tenant-scoped query compares tenant_id with it. A scalar
-# subquery, so PostgreSQL evaluates it once per statement (an InitPlan), not once per row: as a
-# bare expression it cost an HNSW search 3x and a 5,000-row count 3x (docs/benchmarks.md).
-TENANT = "(SELECT nullif(current_setting('mnemolite.tenant_id', true), '')::uuid)"
+# The connection's tenant in SQL: every tenant-scoped query compares tenant_id with it.
+TENANT = "nullif(current_setting('mnemolite.tenant_id', true), '')::uuid"
 # Where the access check leaves the request's Principal (api.core.tenancy.schemas): in the
 # request's own scope, never in the lifespan state that every request shares.
 PRINCIPAL_SCOPE_KEY = "mnemolite.principal"
