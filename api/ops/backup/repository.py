@@ -31,9 +31,15 @@ def database_exists(cursor: Cursor, name: str) -> bool:
 
 
 def other_sessions(cursor: Cursor, name: str) -> int:
-    """Sessions connected to database `name`, other than this one."""
+    """Client sessions connected to database `name`, other than this one, as of now.
+
+    Autovacuum workers are left out: PostgreSQL ends them itself on a rename or drop. The
+    statistics snapshot is cleared first, so repeated calls in one transaction see changes.
+    """
+    cursor.execute("SELECT pg_stat_clear_snapshot()")
     cursor.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+        " AND backend_type = 'client backend'",
         (name,),
     )
     count: int = cursor.fetchone()[0]

@@ -37,6 +37,7 @@ log = structlog.get_logger(__name__)
 RESTORING_SUFFIX = "_restoring"
 REPLACED_SUFFIX = "_replaced"
 MAINTENANCE_DATABASES = ("postgres", "template1")
+SESSION_GRACE_SECONDS = 2.0  # how long a closing session may take to leave pg_stat_activity
 
 
 def default_backup_path(directory: Path, now: datetime | None = None) -> Path:
@@ -118,7 +119,7 @@ def plan_restore(target: Target, archive: Path, *, bin_dir: Path) -> RestorePlan
     info = inspect_archive(archive, bin_dir=bin_dir)
     with _cursor(_maintenance(target)) as cursor:
         exists = repository.database_exists(cursor, target.database)
-        sessions = repository.other_sessions(cursor, target.database) if exists else 0
+        sessions = _sessions_after_grace(cursor, target.database) if exists else 0
     revision = None
     if exists:
         with _cursor(target) as cursor:
@@ -226,8 +227,23 @@ def _load(
     return schema.revision, schema.dimension, status
 
 
-def _refuse_if_busy(cursor: repository.Cursor, database: str) -> None:
+def _sessions_after_grace(cursor: repository.Cursor, database: str) -> int:
+    """Other sessions on `database`, once those already closing have had time to go.
+
+    A client that has just disconnected (this module's own look at the schema, a script that
+    stopped) stays in pg_stat_activity until its backend exits, which takes milliseconds
+    (PostgreSQL itself waits up to 5 seconds for such sessions before refusing a rename).
+    """
+    deadline = time.monotonic() + SESSION_GRACE_SECONDS
     sessions = repository.other_sessions(cursor, database)
+    while sessions and time.monotonic() < deadline:
+        time.sleep(0.1)
+        sessions = repository.other_sessions(cursor, database)
+    return sessions
+
+
+def _refuse_if_busy(cursor: repository.Cursor, database: str) -> None:
+    sessions = _sessions_after_grace(cursor, database)
     if sessions:
         raise OperationFailed(
             f"{sessions} other session(s) are connected to database {database!r}: stop the "
