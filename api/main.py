@@ -36,6 +36,7 @@ from api.core.migrations import head_revision
 from api.core.security import ApiKeyMiddleware, install_openapi_security, warn_if_exposed
 from api.core.tenancy.limits import RateLimiter
 from api.core.tenancy.router import router as admin_router
+from api.core.vectors.schemas import SearchTuning
 from api.embeddings.factory import Embedders
 from api.memory.events.router import router as events_router
 from api.memory.search.router import router as search_router
@@ -120,6 +121,7 @@ def create_app(
                     embedders=active,
                     settings=settings,
                     metrics=metrics,
+                    tuning=app.state.search_tuning,
                 )
                 mcp_sessions = mcp_endpoint.session_manager(
                     max_request_bytes=settings.max_request_bytes
@@ -143,6 +145,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    # One per app: it also holds what searches learnt of the tenants' sizes.
+    app.state.search_tuning = SearchTuning.from_settings(settings)
     app.state.schema_head = head_revision()
     app.state.mcp_backend = None
 

@@ -100,8 +100,8 @@ async def switch(url: str, settings: Settings, args: argparse.Namespace) -> Swit
     conn = await connect(url, application_name=APPLICATION_NAME)
     bars = ProgressBars()
     try:
-        # Every tenant's rows: the owner bypasses the tenant policies already; a role that does
-        # not (a managed database's admin) sees them all this way too.
+        # Every tenant's rows: commands connect as the tables' owner, whom the tenant policies
+        # do not bind; no tenant is set, so nothing here can take one tenant's rows for all.
         await set_tenant(conn, None, all_tenants=True)
         return await service.switch_model(
             conn,

@@ -22,9 +22,10 @@ depends_on: str | Sequence[str] | None = None
 
 # Also in api/core/tenancy.py (migrations do not import the application).
 DEFAULT_TENANT_ID = "00000000-0000-4000-8000-000000000001"
-APP_ROLE = "mnemolite_app"
+APP_ROLE = "mnemolite_app"  # one tenant's work: its policy admits the connection's tenant
+SYSTEM_ROLE = "mnemolite_system"  # the job queue, key lookup, administration: every row
+ROLES = (APP_ROLE, SYSTEM_ROLE)
 CURRENT_TENANT = "nullif(current_setting('mnemolite.tenant_id', true), '')::uuid"
-ALL_TENANTS = "coalesce(current_setting('mnemolite.all_tenants', true), '') = 'on'"
 
 TENANT_TABLES = (
     "events",
@@ -208,41 +209,50 @@ def upgrade() -> None:
 
 
 def _secure() -> None:
-    """The role the service works as, its grants, the policies, and the LEAKPROOF marks."""
-    op.execute(
-        f"""
-        DO $$
-        BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
-                CREATE ROLE {APP_ROLE} NOLOGIN;
-            END IF;
-            -- The service connects as the owner and switches to the role (SET ROLE): only a
-            -- member may, and a superuser needs no membership.
-            IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
-               AND NOT pg_has_role(current_user, '{APP_ROLE}', 'MEMBER') THEN
-                EXECUTE format('GRANT {APP_ROLE} TO %I', current_user);
-            END IF;
-        END
-        $$
-        """
-    )
-    op.execute(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}")
-    op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {APP_ROLE}")
-    op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {APP_ROLE}")
-    # Tables of later migrations are granted too; their policies are theirs to add.
-    op.execute(
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
-        f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {APP_ROLE}"
-    )
-    op.execute(
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {APP_ROLE}"
-    )
+    """The roles the service works as, their grants, the policies, and the LEAKPROOF marks.
+
+    One policy per role, each a single condition: the tenant's is a plain comparison, which
+    the planner uses as an index condition (evaluated once per scan). An `OR` of the two in one
+    policy was evaluated on every row and cost a capped count of 5,000 rows three times more.
+    """
+    for role in ROLES:
+        op.execute(
+            f"""
+            DO $$
+            BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                    CREATE ROLE {role} NOLOGIN;
+                END IF;
+                -- The service connects as the owner and switches to the role (SET ROLE):
+                -- only a member may, and a superuser needs no membership.
+                IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+                   AND NOT pg_has_role(current_user, '{role}', 'MEMBER') THEN
+                    EXECUTE format('GRANT {role} TO %I', current_user);
+                END IF;
+            END
+            $$
+            """
+        )
+        op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        op.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        # Tables of later migrations are granted too; their policies are theirs to add.
+        op.execute(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"
+        )
+        op.execute(
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
+        )
     for table in TENANT_TABLES:
         op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
         op.execute(
-            f"CREATE POLICY tenant_isolation ON {table} "
-            f"USING (tenant_id = {CURRENT_TENANT} OR {ALL_TENANTS}) "
-            f"WITH CHECK (tenant_id = {CURRENT_TENANT} OR {ALL_TENANTS})"
+            f"CREATE POLICY tenant_isolation ON {table} TO {APP_ROLE} "
+            f"USING (tenant_id = {CURRENT_TENANT}) WITH CHECK (tenant_id = {CURRENT_TENANT})"
+        )
+        op.execute(
+            f"CREATE POLICY system_access ON {table} TO {SYSTEM_ROLE} "
+            "USING (true) WITH CHECK (true)"
         )
     marks = "\n".join(f"ALTER FUNCTION {f} LEAKPROOF;" for f in LEAKPROOF_FUNCTIONS)
     # Only a superuser may; elsewhere the policies still hold and those filters scan the
@@ -296,19 +306,21 @@ def downgrade() -> None:
     )
     for table in TENANT_TABLES:
         op.execute(f"DROP POLICY tenant_isolation ON {table}")
+        op.execute(f"DROP POLICY system_access ON {table}")
         op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
-    op.execute(
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
-        f"REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {APP_ROLE}"
-    )
-    op.execute(
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
-        f"REVOKE USAGE, SELECT ON SEQUENCES FROM {APP_ROLE}"
-    )
-    op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}")
-    op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP_ROLE}")
-    op.execute(f"REVOKE USAGE ON SCHEMA public FROM {APP_ROLE}")
-    # The role is the cluster's and other databases may use it: it stays.
+    for role in ROLES:
+        op.execute(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+            f"REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM {role}"
+        )
+        op.execute(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+            f"REVOKE USAGE, SELECT ON SEQUENCES FROM {role}"
+        )
+        op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+        op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
+        op.execute(f"REVOKE USAGE ON SCHEMA public FROM {role}")
+    # The roles are the cluster's and other databases may use them: they stay.
 
     for scope in SCOPES:
         op.execute(f"ALTER TABLE events DROP COLUMN {scope}")

@@ -1,10 +1,11 @@
 """The asyncpg pool, the database URL resolution and the per-request connection dependency.
 
-Tenancy lives on the connection: `Database.connection()` sets `mnemolite.tenant_id` (or
-`mnemolite.all_tenants` for the few cross-tenant system queries) before handing a connection
-out, and the pool's reset on release (RESET ALL) clears it. Repositories filter on `TENANT`,
-the same setting; the Row-Level Security policies of migration 0011 enforce it again, because
-the pool works as the role APP_ROLE, which owns no table.
+Tenancy lives on the connection: `Database.connection()` sets `mnemolite.tenant_id` and the
+role before handing a connection out. Repositories filter on `TENANT`, that setting; the
+Row-Level Security policies of migration 0011 enforce it again, because tenant work runs as the
+role APP_ROLE, which owns no table. The few cross-tenant system queries run as SYSTEM_ROLE,
+whose policy admits every row; a policy of one plain comparison lets the planner use it as an
+index condition, evaluated once per scan instead of once per row.
 """
 
 import contextlib
@@ -30,9 +31,11 @@ from api.core.metrics import Metrics
 CONNECT_TIMEOUT_SECONDS = 5.0
 ACQUIRE_TIMEOUT_SECONDS = 10.0
 
-# The role the service works as (created by migration 0011, granted data access, owning no
-# table, so the tables' policies apply to it) and the setting that carries the tenant.
+# The roles the service works as (created by migration 0011, granted data access, owning no
+# table, so the tables' policies apply to them): one tenant's work, and system work.
 APP_ROLE = "mnemolite_app"
+SYSTEM_ROLE = "mnemolite_system"
+SERVICE_ROLES = (APP_ROLE, SYSTEM_ROLE)
 # The connection's tenant in SQL: every tenant-scoped query compares tenant_id with it.
 TENANT = "nullif(current_setting('mnemolite.tenant_id', true), '')::uuid"
 # Where the access check leaves the request's Principal (api.core.tenancy.schemas): in the
@@ -91,6 +94,24 @@ async def init_service_connection(connection: asyncpg.Connection) -> None:
         await connection.execute(f"SET ROLE {APP_ROLE}")
 
 
+class TenantConnection(asyncpg.Connection):
+    """A pooled connection that also knows in Python the tenant `set_tenant` gave its session,
+    for what the service keeps per tenant (see `connection_tenant`)."""
+
+    tenant_id: UUID | None = None
+
+    def remember_tenant(self, tenant_id: UUID | None) -> None:
+        # A method, not an assignment: the pool hands out proxies, which forward calls only.
+        self.tenant_id = tenant_id
+
+
+def connection_tenant(connection: asyncpg.Connection) -> UUID | None:
+    """The tenant of a pooled connection's session; None for system work or any other
+    connection (what is kept per tenant is then not used)."""
+    tenant_id: UUID | None = getattr(connection, "tenant_id", None)
+    return tenant_id
+
+
 async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
     server_settings = {
         "application_name": "mnemolite",
@@ -108,6 +129,7 @@ async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         init=init_service_connection,
+        connection_class=TenantConnection,
         server_settings=server_settings,
         command_timeout=max(settings.db_statement_timeout_ms / 1000 + 5, 10),
         timeout=CONNECT_TIMEOUT_SECONDS,
@@ -169,13 +191,24 @@ class Database:
 async def set_tenant(
     connection: asyncpg.Connection, tenant_id: UUID | None, *, all_tenants: bool = False
 ) -> None:
-    """Scope the connection's session to one tenant (or, for system work, to all)."""
+    """Scope the connection's session to one tenant (or, for system work, to all).
+
+    Both the setting and the role are set on every checkout, so no connection keeps the
+    previous holder's. A connection that took no role (the tables' owner: the commands, or a
+    database before 0011) keeps none: the owner is not bound by the policies.
+    """
     await connection.execute(
         "SELECT set_config('mnemolite.tenant_id', $1, false), "
-        "set_config('mnemolite.all_tenants', $2, false)",
+        "set_config('role', CASE current_setting('role') WHEN 'none' THEN 'none' ELSE $2 END, "
+        "false)",
         "" if tenant_id is None else str(tenant_id),
-        "on" if all_tenants else "off",
+        SYSTEM_ROLE if all_tenants else APP_ROLE,
     )
+    # Pooled connections are proxies (and asyncpg makes isinstance true of any connection):
+    # ask for the method instead.
+    remember = getattr(connection, "remember_tenant", None)
+    if remember is not None:
+        remember(None if all_tenants else tenant_id)
 
 
 async def get_database(request: Request) -> Database:

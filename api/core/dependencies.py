@@ -26,8 +26,8 @@ async def get_metrics(request: Request) -> Metrics:
 
 
 async def get_search_tuning(request: Request) -> SearchTuning:
-    settings: Settings = request.app.state.settings
-    return SearchTuning.from_settings(settings)
+    tuning: SearchTuning = request.app.state.search_tuning
+    return tuning
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

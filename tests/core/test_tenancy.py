@@ -6,7 +6,7 @@ import asyncpg
 import httpx
 import pytest
 
-from api.core.database import APP_ROLE, init_service_connection, set_tenant
+from api.core.database import APP_ROLE, SYSTEM_ROLE, init_service_connection, set_tenant
 from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from tests.conftest import AppFactory
 
@@ -228,6 +228,19 @@ async def test_a_query_that_forgets_its_tenant_filter_still_sees_one_tenant(
         # With no tenant set, nothing at all.
         await set_tenant(service, None)
         assert await service.fetchval("SELECT count(*) FROM events") == 0
+        # System work sees every tenant's rows, and the next tenant's checkout is bound again.
+        await set_tenant(service, None, all_tenants=True)
+        assert await service.fetchval("SELECT current_user") == SYSTEM_ROLE
+        assert await service.fetchval("SELECT count(*) FROM events") == 2
+        await set_tenant(service, other)
+        assert await service.fetchval("SELECT current_user") == APP_ROLE
+        assert await service.fetchval("SELECT count(*) FROM events") == 1
+        # The tenant's policy is an index condition, evaluated once per scan, not a filter
+        # evaluated on every row.
+        await service.execute("SET enable_seqscan = off")
+        plan = [row[0] for row in await service.fetch("EXPLAIN SELECT count(*) FROM events")]
+        assert any("Index Cond: (tenant_id = " in line for line in plan), plan
+        assert not any("Filter:" in line and "current_setting" in line for line in plan), plan
     finally:
         await service.close()
 

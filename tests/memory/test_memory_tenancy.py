@@ -5,9 +5,11 @@ operator's tenant."""
 import numpy as np
 import pytest
 
-from api.core.database import set_tenant
-from api.core.vectors.schemas import SearchTuning
+from api.core.database import Database, create_pool, set_tenant
+from api.core.tenancy.schemas import DEFAULT_TENANT_ID
+from api.core.vectors.schemas import LargeTenants, SearchTuning
 from api.memory.events import service as events
+from api.memory.events.schemas import EventFilters
 from api.memory.search.service import nearest
 
 OTHER = {"X-Tenant": "other"}
@@ -138,3 +140,45 @@ async def test_a_small_tenant_is_searched_exactly_over_its_own_rows(client, conn
     theirs = await nearest(conn, query, None, k=5, tuning=SearchTuning())
     assert theirs.strategy == "exact"
     assert [str(c.id) for c in theirs.candidates] == [small[i]["id"] for i in expected[:5]]
+
+
+async def test_a_tenant_seen_over_the_exact_limit_is_not_counted_again_for_a_while(
+    conn, database_url, settings, metrics, other_tenant
+):
+    """The count that picks exact or HNSW is skipped for an unfiltered search of a tenant seen
+    over the limit within the memory's lifetime; filtered searches and other tenants count."""
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(40, 384)).astype(np.float32)
+    await conn.execute(
+        """
+        INSERT INTO events (content, metadata, embedding)
+        SELECT jsonb_build_object('n', i), jsonb_build_object('even', i % 2 = 0), v::vector
+        FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i)
+        """,
+        [str(v.tolist()) for v in vectors],
+    )
+    now = [0.0]
+    tuning = SearchTuning(
+        exact_max_rows=30, large_tenants=LargeTenants(ttl_seconds=30, clock=lambda: now[0])
+    )
+    pool = await create_pool(database_url, settings)
+    try:
+        default = Database(pool, metrics).for_tenant(DEFAULT_TENANT_ID)
+
+        async def strategy(database: Database, filters: EventFilters | None = None) -> str:
+            async with database.connection() as service:
+                found = await nearest(service, vectors[0], filters, k=5, tuning=tuning)
+            return found.strategy
+
+        assert await strategy(default) == "hnsw"  # 40 rows > 30: counted once
+        assert tuning.large_tenants.holds(DEFAULT_TENANT_ID, "events")
+        assert not tuning.large_tenants.holds(other_tenant, "events")
+        await conn.execute("DELETE FROM events WHERE (content->>'n')::int > 20")
+        assert await strategy(default) == "hnsw"  # not counted again: still taken as large
+        assert await strategy(default, EventFilters(metadata={"even": True})) == "exact"
+        assert await strategy(Database(pool, metrics).for_tenant(other_tenant)) == "exact"
+        now[0] = 31.0
+        assert await strategy(default) == "exact"  # counted again: 20 rows
+        assert not tuning.large_tenants.holds(DEFAULT_TENANT_ID, "events")
+    finally:
+        await pool.close()

@@ -1,6 +1,8 @@
 """Shapes shared by every search: a ranked candidate, the tuning, where a vector column lives."""
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal, Self
 from uuid import UUID
 
@@ -28,14 +30,52 @@ class Neighbours:
     strategy: Strategy
 
 
+class LargeTenants:
+    """Which tenants' tables held more rows than the exact-search cap, seen in the last
+    `ttl_seconds`: their unfiltered searches go to HNSW without counting the rows again.
+
+    A tenant that shrinks below the cap is searched through HNSW for at most `ttl_seconds`
+    more (approximate, as it was a moment before); one that grows is counted on each search
+    until it passes the cap. At most `max_entries` are kept, the oldest dropped first.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float = 30.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self.clock = clock
+        self._seen: dict[tuple[UUID, str], float] = {}
+
+    def holds(self, tenant_id: UUID | None, table: str) -> bool:
+        if tenant_id is None:
+            return False
+        seen = self._seen.get((tenant_id, table))
+        return seen is not None and self.clock() - seen < self.ttl_seconds
+
+    def remember(self, tenant_id: UUID | None, table: str) -> None:
+        if tenant_id is None:
+            return
+        self._seen.pop((tenant_id, table), None)
+        self._seen[(tenant_id, table)] = self.clock()
+        while len(self._seen) > self.max_entries:
+            del self._seen[next(iter(self._seen))]
+
+
 @dataclass(frozen=True)
 class SearchTuning:
-    """The settings that shape a search (from Settings; explicit so workers can pass them)."""
+    """The settings that shape a search (from Settings; explicit so workers can pass them),
+    and what searches learnt of the tenants' sizes (one memory per service)."""
 
     ef_search: int = 64
     exact_max_rows: int = 5_000
     candidate_pool: int = 50
     rrf_k: int = 60
+    large_tenants: LargeTenants = field(default_factory=LargeTenants, compare=False, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:

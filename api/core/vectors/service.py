@@ -2,6 +2,7 @@
 
 import asyncpg
 
+from api.core.database import connection_tenant
 from api.core.vectors import repository
 from api.core.vectors.repository import Where
 from api.core.vectors.schemas import Neighbours, QueryVector, SearchTuning, VectorTarget
@@ -25,12 +26,18 @@ async def nearest(
     searched exactly over its own rows, which the HNSW graph, built over every tenant, could
     not walk to within its scan limit. The count reads at most `exact_max_rows` + 1 index
     entries. `filtered` says whether `where` selects anything less than the tenant's rows.
+    An unfiltered search of a tenant known to be over the cap (`tuning.large_tenants`) skips
+    the count: the plan it would choose is already known.
     """
-    if tuning.exact_max_rows > 0:
+    tenant = connection_tenant(conn)
+    known_large = not filtered and tuning.large_tenants.holds(tenant, target.table)
+    if tuning.exact_max_rows > 0 and not known_large:
         matching = await repository.count_matching(conn, target, where, cap=tuning.exact_max_rows)
         if matching <= tuning.exact_max_rows:
             candidates = await repository.nearest_exact(conn, target, vector, where, k=k)
             return Neighbours(candidates, "exact")
+        if not filtered:
+            tuning.large_tenants.remember(tenant, target.table)
     candidates = await repository.nearest_hnsw(
         conn,
         target,

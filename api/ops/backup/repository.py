@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg2 import sql
 
-from api.core.database import APP_ROLE
+from api.core.database import SERVICE_ROLES
 
 # A psycopg2 cursor; the library ships no type information.
 Cursor = Any
@@ -71,35 +71,46 @@ def has_tenancy(cursor: Cursor) -> bool:
     return present
 
 
-def grant_app_role(cursor: Cursor) -> None:
-    """Give the service's role (APP_ROLE) back what migration 0011 granted it.
+def ensure_service_roles(cursor: Cursor) -> None:
+    """Create the service's roles where this server lacks them, as migration 0011 does.
+
+    They are the cluster's, not the database's: an archive names them in its policies (one per
+    role) but cannot create them, and a policy for a missing role does not restore.
+    """
+    for name in SERVICE_ROLES:
+        role = sql.Identifier(name)
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(role))
+        cursor.execute(
+            "SELECT rolsuper OR pg_has_role(current_user, %s, 'MEMBER') FROM pg_roles "
+            "WHERE rolname = current_user",
+            (name,),
+        )
+        if not cursor.fetchone()[0]:
+            cursor.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
+
+
+def grant_service_roles(cursor: Cursor) -> None:
+    """Give the service's roles back what migration 0011 granted them.
 
     A restore loads no privileges (`--no-privileges`: the archive may name roles this server
-    lacks), and the service works as that role: without its grants it can read nothing. The
-    role is the cluster's; on another server it is created here, as the migration does. The
-    LEAKPROOF marks live in the database's catalogue too, and only a superuser may set them.
+    lacks), and the service works as those roles: without their grants it can read nothing.
+    The LEAKPROOF marks live in the database's catalogue too, and only a superuser may set them.
     """
-    role = sql.Identifier(APP_ROLE)
-    cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,))
-    if cursor.fetchone() is None:
-        cursor.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(role))
-    cursor.execute(
-        "SELECT rolsuper, pg_has_role(current_user, %s, 'MEMBER') FROM pg_roles "
-        "WHERE rolname = current_user",
-        (APP_ROLE,),
-    )
-    superuser, member = cursor.fetchone()
-    if not superuser and not member:
-        cursor.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(role))
-    for statement in (
-        "GRANT USAGE ON SCHEMA public TO {}",
-        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}",
-        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}",
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
-        "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}",
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {}",
-    ):
-        cursor.execute(sql.SQL(statement).format(role))
+    for name in SERVICE_ROLES:
+        role = sql.Identifier(name)
+        for statement in (
+            "GRANT USAGE ON SCHEMA public TO {}",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {}",
+            "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {}",
+        ):
+            cursor.execute(sql.SQL(statement).format(role))
+    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    superuser = cursor.fetchone()[0]
     if superuser:
         for function in LEAKPROOF_FUNCTIONS:
             # Constant signatures of this module, not input.

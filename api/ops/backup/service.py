@@ -158,6 +158,7 @@ def restore(
             repository.drop_database(cursor, staging.database)
             repository.drop_database(cursor, _replaced_name(target))
             repository.create_database(cursor, staging.database)
+            repository.ensure_service_roles(cursor)  # before the archive's policies name them
         revision, dimension, schema = _load(staging, archive, bin_dir, run_upgrade, jobs)
         _swap(maintenance, target=target.database, staging=staging.database)
     except BaseException as error:
@@ -220,10 +221,10 @@ def _load(
         log.info("restore_upgrading", revision=schema.revision, head=schema.head)
         upgrade(staging.libpq_url())
     with _cursor(staging) as cursor:
-        # The archive's grants were left out (--no-privileges): the service's role gets back
-        # its own. Before 0011 there is no such role to serve (the upgrade grants it).
+        # The archive's grants were left out (--no-privileges): the service's roles get back
+        # their own. Before 0011 there are no such roles to serve (the upgrade grants them).
         if repository.has_tenancy(cursor):
-            repository.grant_app_role(cursor)
+            repository.grant_service_roles(cursor)
     return schema.revision, schema.dimension, status
 
 

@@ -22,6 +22,7 @@ from api.core.log_setup import configure_logging
 from api.core.tenancy import service as tenancy
 from api.core.tenancy.exceptions import TenantNotFound
 from api.core.tenancy.schemas import Principal
+from api.core.vectors.schemas import SearchTuning
 from api.startup import started
 from api.web.mcp.backend import Backend
 from api.web.mcp.server import build_server
@@ -74,6 +75,7 @@ async def serve(settings: Settings) -> None:
             embedders=runtime.embedders,
             settings=settings,
             metrics=runtime.metrics,
+            tuning=SearchTuning.from_settings(settings),
         )
         principal = await stdio_principal(
             runtime.database, os.environ.get(TENANT_VARIABLE, "").strip()

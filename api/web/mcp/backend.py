@@ -26,10 +26,7 @@ class Backend:
     embedders: Embedders
     settings: Settings
     metrics: Metrics
-
-    @property
-    def tuning(self) -> SearchTuning:
-        return SearchTuning.from_settings(self.settings)
+    tuning: SearchTuning
 
     def for_principal(self, principal: Principal) -> "Backend":
         """The same collaborators, with the database set to the principal's tenant."""
