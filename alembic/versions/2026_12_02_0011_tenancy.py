@@ -136,6 +136,23 @@ INDEXES = (
         "edges (tenant_id, target_id, relationship)",
     ),
     ("nodes_repository_kind", "nodes (repository, kind)", "nodes (tenant_id, repository, kind)"),
+    # GIN led by tenant_id too (btree_gin): the index finds one tenant's matches only, so a
+    # metadata or full-text filter does not visit, then discard, every other tenant's rows.
+    (
+        "events_metadata_gin",
+        "events USING gin (metadata jsonb_path_ops) WITH (gin_pending_list_limit = 256)",
+        "events USING gin (tenant_id, metadata jsonb_path_ops) WITH (gin_pending_list_limit = 256)",
+    ),
+    (
+        "events_search_text_gin",
+        "events USING gin (search_text) WITH (gin_pending_list_limit = 256)",
+        "events USING gin (tenant_id, search_text) WITH (gin_pending_list_limit = 256)",
+    ),
+    (
+        "code_chunks_search_text_gin",
+        "code_chunks USING gin (search_text) WITH (gin_pending_list_limit = 256)",
+        "code_chunks USING gin (tenant_id, search_text) WITH (gin_pending_list_limit = 256)",
+    ),
 )
 SCOPES = ("user_id", "agent_id", "session_id")
 
@@ -189,6 +206,9 @@ def upgrade() -> None:
             f"ALTER TABLE {table} ADD CONSTRAINT {table}_tenant_fkey "
             "FOREIGN KEY (tenant_id) REFERENCES tenants (id) ON DELETE CASCADE"
         )
+    # A trusted contrib extension: the database's owner may create it. The downgrade leaves
+    # it, as other objects of the database may use it.
+    op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
     for name, _, new in INDEXES:
         op.execute(f"DROP INDEX {name}")
         op.execute(f"CREATE INDEX {name} ON {new}")

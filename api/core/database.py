@@ -1,11 +1,12 @@
 """The asyncpg pool, the database URL resolution and the per-request connection dependency.
 
 Tenancy lives on the connection: `Database.connection()` sets `mnemolite.tenant_id` and the
-role before handing a connection out. Repositories filter on `TENANT`, that setting; the
-Row-Level Security policies of migration 0011 enforce it again, because tenant work runs as the
-role APP_ROLE, which owns no table. The few cross-tenant system queries run as SYSTEM_ROLE,
-whose policy admits every row; a policy of one plain comparison lets the planner use it as an
-index condition, evaluated once per scan instead of once per row.
+role before handing a connection out (TenantConnection says how a pooled one keeps them).
+Repositories filter on `TENANT`, that setting; the Row-Level Security policies of migration
+0011 enforce it again, because tenant work runs as the role APP_ROLE, which owns no table. The
+few cross-tenant system queries run as SYSTEM_ROLE, whose policy admits every row; a policy of
+one plain comparison lets the planner use it as an index condition, evaluated once per scan
+instead of once per row.
 """
 
 import contextlib
@@ -94,15 +95,43 @@ async def init_service_connection(connection: asyncpg.Connection) -> None:
         await connection.execute(f"SET ROLE {APP_ROLE}")
 
 
+# What a session is set to: (tenant or None, role). None where it is not known.
+SessionScope = tuple[UUID | None, str]
+
+
 class TenantConnection(asyncpg.Connection):
-    """A pooled connection that also knows in Python the tenant `set_tenant` gave its session,
-    for what the service keeps per tenant (see `connection_tenant`)."""
+    """A pooled connection that knows in Python what `set_tenant` set its session to.
 
-    tenant_id: UUID | None = None
+    Its release keeps that scope: asyncpg's reset (RESET ALL, ...) is followed by setting the
+    tenant and the role back, in the same round trip. A next checkout for the same scope then
+    sends nothing, and one for another scope sends one statement. While a change is under way
+    the scope is unknown (None), so a failed or cancelled `set_tenant` is repeated in full.
+    """
 
-    def remember_tenant(self, tenant_id: UUID | None) -> None:
+    scope: SessionScope | None = None
+
+    def remember_scope(self, scope: SessionScope | None) -> None:
         # A method, not an assignment: the pool hands out proxies, which forward calls only.
-        self.tenant_id = tenant_id
+        self.scope = scope
+
+    @property
+    def tenant_id(self) -> UUID | None:
+        return None if self.scope is None else self.scope[0]
+
+    def get_reset_query(self) -> str:
+        query: str = super().get_reset_query()
+        if self.scope is None:
+            return query  # RESET ALL clears the tenant; the next checkout sets everything
+        tenant, role = self.scope
+        # Simple-query protocol (no bind parameters): both values are ours, a UUID's canonical
+        # text and one of the two role names, never a request's.
+        assert tenant is None or isinstance(tenant, UUID)
+        assert role in SERVICE_ROLES
+        return (
+            f"{query}\nSELECT set_config('mnemolite.tenant_id', '{tenant or ''}', false), "
+            f"set_config('role', CASE current_setting('role') WHEN 'none' THEN 'none' "
+            f"ELSE '{role}' END, false);"
+        )
 
 
 def connection_tenant(connection: asyncpg.Connection) -> UUID | None:
@@ -184,7 +213,7 @@ class Database:
             yield connection
         finally:
             # A connection broken by an outage is closed here; the pool opens a fresh one later.
-            # The pool's reset (RESET ALL) clears the tenant before anyone else gets it.
+            # The next holder's checkout sets its own scope (set_tenant) before any query.
             await self.pool.release(connection)
 
 
@@ -193,22 +222,31 @@ async def set_tenant(
 ) -> None:
     """Scope the connection's session to one tenant (or, for system work, to all).
 
-    Both the setting and the role are set on every checkout, so no connection keeps the
-    previous holder's. A connection that took no role (the tables' owner: the commands, or a
-    database before 0011) keeps none: the owner is not bound by the policies.
+    Both the setting and the role are set, so no connection keeps the previous holder's; a
+    pooled connection already set to this scope (see TenantConnection) needs no round trip.
+    A connection that took no role (the tables' owner: the commands, or a database before
+    0011) keeps none: the owner is not bound by the policies.
     """
-    await connection.execute(
-        "SELECT set_config('mnemolite.tenant_id', $1, false), "
-        "set_config('role', CASE current_setting('role') WHEN 'none' THEN 'none' ELSE $2 END, "
-        "false)",
-        "" if tenant_id is None else str(tenant_id),
+    scope: SessionScope = (
+        None if all_tenants else tenant_id,
         SYSTEM_ROLE if all_tenants else APP_ROLE,
     )
     # Pooled connections are proxies (and asyncpg makes isinstance true of any connection):
     # ask for the method instead.
-    remember = getattr(connection, "remember_tenant", None)
+    remember = getattr(connection, "remember_scope", None)
     if remember is not None:
-        remember(None if all_tenants else tenant_id)
+        if getattr(connection, "scope", None) == scope:
+            return
+        remember(None)  # unknown until the statement has run
+    await connection.execute(
+        "SELECT set_config('mnemolite.tenant_id', $1, false), "
+        "set_config('role', CASE current_setting('role') WHEN 'none' THEN 'none' ELSE $2 END, "
+        "false)",
+        "" if scope[0] is None else str(scope[0]),
+        scope[1],
+    )
+    if remember is not None:
+        remember(scope)
 
 
 async def get_database(request: Request) -> Database:
