@@ -137,12 +137,7 @@ INDEXES = (
     ),
     ("nodes_repository_kind", "nodes (repository, kind)", "nodes (tenant_id, repository, kind)"),
     # GIN led by tenant_id too (btree_gin): the index finds one tenant's matches only, so a
-    # metadata or full-text filter does not visit, then discard, every other tenant's rows.
-    (
-        "events_metadata_gin",
-        "events USING gin (metadata jsonb_path_ops) WITH (gin_pending_list_limit = 256)",
-        "events USING gin (tenant_id, metadata jsonb_path_ops) WITH (gin_pending_list_limit = 256)",
-    ),
+    # full-text filter does not visit, then discard, every other tenant's rows.
     (
         "events_search_text_gin",
         "events USING gin (search_text) WITH (gin_pending_list_limit = 256)",
@@ -214,6 +209,14 @@ def upgrade() -> None:
         op.execute(f"CREATE INDEX {name} ON {new}")
     op.execute("DROP INDEX nodes_chunk")
     op.execute("CREATE UNIQUE INDEX nodes_chunk ON nodes (tenant_id, chunk_id)")
+    # Metadata has both: led by tenant_id for a tenant among many (its matches only), and the
+    # plain one for a tenant that holds most rows, where intersecting with its tenant_id entry
+    # costs more than it saves (measured: 1%-filtered search 1.8x slower for a lone tenant with
+    # the first alone). The planner picks one from the tenant_id statistics.
+    op.execute(
+        "CREATE INDEX events_tenant_metadata_gin ON events "
+        "USING gin (tenant_id, metadata jsonb_path_ops) WITH (gin_pending_list_limit = 256)"
+    )
 
     for scope in SCOPES:
         op.execute(
@@ -344,6 +347,7 @@ def downgrade() -> None:
 
     for scope in SCOPES:
         op.execute(f"ALTER TABLE events DROP COLUMN {scope}")
+    op.execute("DROP INDEX events_tenant_metadata_gin")
     op.execute("DROP INDEX nodes_chunk")
     op.execute("CREATE UNIQUE INDEX nodes_chunk ON nodes (chunk_id)")
     for name, old, _ in INDEXES:
