@@ -196,6 +196,22 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._checkout() as connection:
+            await set_tenant(connection, self.tenant_id, all_tenants=self.all_tenants)
+            yield connection
+
+    @contextlib.asynccontextmanager
+    async def tenants_table(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for the `tenants` table only, which has no policy (every role the
+        service works as may read it): it keeps whatever scope it has, so looking a tenant up
+        on each request (the access check) costs no round trip to set one, and the request's
+        own checkout then finds the connection still set to its tenant. Never query a
+        tenant-owned table through it."""
+        async with self._checkout() as connection:
+            yield connection
+
+    @contextlib.asynccontextmanager
+    async def _checkout(self) -> AsyncIterator[asyncpg.Connection]:
         started = time.perf_counter()
         try:
             # Only the acquire is guarded: a TimeoutError of the caller's is not this one.
@@ -209,7 +225,6 @@ class Database:
         # Long waits here mean DB_POOL_MAX_SIZE is too small for the load.
         self.metrics.db_pool_acquire_seconds.observe(time.perf_counter() - started)
         try:
-            await set_tenant(connection, self.tenant_id, all_tenants=self.all_tenants)
             yield connection
         finally:
             # A connection broken by an outage is closed here; the pool opens a fresh one later.

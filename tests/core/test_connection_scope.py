@@ -73,3 +73,14 @@ async def test_a_failed_checkout_leaves_the_scope_unknown_and_the_next_sets_it(s
         assert connection.scope is None  # not the default tenant it held before
         assert (await connection.fetchrow(SESSION))["tenant"] == ""  # RESET ALL on release
     assert await session_of(default) == (str(DEFAULT_TENANT_ID), APP_ROLE)
+
+
+async def test_a_tenant_lookup_leaves_the_connection_set_to_the_tenant_it_served(single):
+    database, other = single
+    theirs = database.for_tenant(other)
+    assert await session_of(theirs) == (str(other), APP_ROLE)
+    async with database.tenants_table() as connection:
+        assert connection.scope == (other, APP_ROLE)  # not changed: no round trip
+        names = {r["name"] for r in await connection.fetch("SELECT name FROM tenants")}
+    assert names == {"default", "other"}
+    assert await session_of(theirs) == (str(other), APP_ROLE)

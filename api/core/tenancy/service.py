@@ -128,7 +128,7 @@ async def count_tenants(conn: asyncpg.Connection) -> int:
 
 
 async def tenant_named(database: Database, name: str) -> TenantRead:
-    async with database.across_tenants().connection() as conn:
+    async with database.tenants_table() as conn:
         tenant = await repository.tenant_by_name(conn, name)
     if tenant is None:
         raise TenantNotFound(name)
