@@ -97,6 +97,13 @@ async def init_service_connection(connection: asyncpg.Connection) -> None:
 
 # What a session is set to: (tenant or None, role). None where it is not known.
 SessionScope = tuple[UUID | None, str]
+# Sets a session's scope. A connection that took no role (the tables' owner: the commands, or a
+# database before 0011) keeps none: the owner is not bound by the policies.
+SET_SCOPE = (
+    "SELECT set_config('mnemolite.tenant_id', {tenant}, false), "
+    "set_config('role', CASE current_setting('role') WHEN 'none' THEN 'none' ELSE {role} END, "
+    "false)"
+)
 
 
 class TenantConnection(asyncpg.Connection):
@@ -127,11 +134,8 @@ class TenantConnection(asyncpg.Connection):
         # text and one of the two role names, never a request's.
         assert tenant is None or isinstance(tenant, UUID)
         assert role in SERVICE_ROLES
-        return (
-            f"{query}\nSELECT set_config('mnemolite.tenant_id', '{tenant or ''}', false), "
-            f"set_config('role', CASE current_setting('role') WHEN 'none' THEN 'none' "
-            f"ELSE '{role}' END, false);"
-        )
+        scope = SET_SCOPE.format(tenant=f"'{tenant or ''}'", role=f"'{role}'")
+        return f"{query}\n{scope};"
 
 
 def connection_tenant(connection: asyncpg.Connection) -> UUID | None:
@@ -239,8 +243,6 @@ async def set_tenant(
 
     Both the setting and the role are set, so no connection keeps the previous holder's; a
     pooled connection already set to this scope (see TenantConnection) needs no round trip.
-    A connection that took no role (the tables' owner: the commands, or a database before
-    0011) keeps none: the owner is not bound by the policies.
     """
     scope: SessionScope = (
         None if all_tenants else tenant_id,
@@ -254,9 +256,7 @@ async def set_tenant(
             return
         remember(None)  # unknown until the statement has run
     await connection.execute(
-        "SELECT set_config('mnemolite.tenant_id', $1, false), "
-        "set_config('role', CASE current_setting('role') WHEN 'none' THEN 'none' ELSE $2 END, "
-        "false)",
+        SET_SCOPE.format(tenant="$1", role="$2"),
         "" if scope[0] is None else str(scope[0]),
         scope[1],
     )
