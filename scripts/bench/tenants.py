@@ -22,10 +22,12 @@ medians over rounds.
 
 Usage: python -m scripts.bench.tenants [--count 100000] [--small-tenants 100] [--queries 200]
                                        [--baseline DIR]
-Results are printed as Markdown and written to tenants.json in the corpus folder.
+Results are printed as Markdown and written to tenants.json in the corpus folder; with
+`--baseline`, the bare-SQL table of `scripts.bench.tenant_sql` follows, from the same run.
 """
 
 import argparse
+import asyncio
 import http.client
 import json
 import logging
@@ -44,6 +46,7 @@ import numpy as np
 
 from api.core.local_postgres import drop_database, ensure_database, start_embedded_server
 from api.core.log_setup import configure_logging
+from scripts.bench import tenant_sql
 from scripts.bench.search import (
     BASE,
     BENCH_DIR,
@@ -334,6 +337,11 @@ def main() -> None:
     }
     (args.dir / "tenants.json").write_text(json.dumps(report, indent=2))
     print_markdown(report)
+    if baseline_url is not None:
+        # The same searches as bare SQL on the same three databases, right after: what of the
+        # difference PostgreSQL itself accounts for.
+        print()
+        asyncio.run(tenant_sql.run(args.queries, passes=2))
 
 
 def print_markdown(report: dict[str, Any]) -> None:
