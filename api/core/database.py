@@ -39,6 +39,27 @@ SYSTEM_ROLE = "mnemolite_system"
 SERVICE_ROLES = (APP_ROLE, SYSTEM_ROLE)
 # The connection's tenant in SQL: every tenant-scoped query compares tenant_id with it.
 TENANT = "nullif(current_setting('mnemolite.tenant_id', true), '')::uuid"
+
+
+def tenant_is(alias: str, named: UUID | None = None) -> str:
+    """SQL comparing `alias`.tenant_id with the connection's tenant: `TENANT`, or, given the
+    connection's own tenant as `named`, that tenant as a constant.
+
+    A statement that names its tenant is planned for that tenant's rows (one of 100k rows, not
+    the average tenant's), and each row it reads is compared with a constant rather than with
+    the setting, which PostgreSQL evaluates again on every row (0.3 ms per 1,000 rows read);
+    the policy's own comparison with the setting then runs once per statement. Such a statement
+    is prepared for that tenant alone, so only tenants known to be large are named, and every
+    other tenant shares one prepared statement. Naming any tenant but the connection's finds
+    nothing: the policy still compares every row with the setting.
+    """
+    if named is None:
+        return f"{alias}.tenant_id = {TENANT}"
+    if not isinstance(named, UUID):
+        raise TypeError(f"a tenant is named by its UUID, not {type(named).__name__}")
+    return f"{alias}.tenant_id = '{named}'::uuid"
+
+
 # Where the access check leaves the request's Principal (api.core.tenancy.schemas): in the
 # request's own scope, never in the lifespan state that every request shares.
 PRINCIPAL_SCOPE_KEY = "mnemolite.principal"

@@ -16,9 +16,11 @@ With `--baseline DIR` (a checkout of the code before tenancy, e.g. `git worktree
 ebdf62b`), a third database is served by that code, loaded with the same single tenant's
 events: today's figures before tenancy, measured in the same run.
 
-Every database is loaded, vacuumed and analysed the same way before any query runs, and the
-sets of queries alternate in `--rounds` rounds (this machine's speed drifts); P95s are the
-medians over rounds.
+Every database is loaded, vacuumed and analysed the same way before any query runs. Then the
+services run side by side, each on its own port, and every query is sent to each of them in
+turn (the order rotating from query to query), so each comparison is paired: this machine's
+speed drifts by tens of percent within minutes, and a service measured a minute after another
+would carry that drift into the ratio. P95s are the medians over `--rounds` rounds.
 
 Usage: python -m scripts.bench.tenants [--count 100000] [--small-tenants 100] [--queries 200]
                                        [--baseline DIR]
@@ -36,7 +38,7 @@ import platform
 import subprocess
 import sys
 import time
-from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,7 @@ from scripts.bench.search import (
     load_model,
     query_texts,
     run_queries,
+    send,
     start_server,
     summary,
     vacuum_analyze,
@@ -69,20 +72,22 @@ AGENTS = 50
 BIG = "big"
 
 
-def start_checkout_server(checkout: Path, database_url: str) -> subprocess.Popen[bytes]:
+def start_checkout_server(
+    checkout: Path, database_url: str, port: int = PORT
+) -> subprocess.Popen[bytes]:
     """`make run` of another checkout (it migrates its database with its own migrations)."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "EMBEDDING_MODE": "real",
         "LOG_LEVEL": "warning",
-        "PORT": str(PORT),
+        "PORT": str(port),
     }
     process = subprocess.Popen([sys.executable, "-m", "scripts.serve"], cwd=checkout, env=env)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{BASE}/readiness", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/readiness", timeout=1).status_code == 200:
                 return process
         except httpx.HTTPError:
             pass
@@ -193,27 +198,51 @@ class Queries:
         }
 
 
-def measure(queries: Queries, kinds: list[str], tenant: str | None) -> dict[str, Any]:
-    """One pass over `kinds` (warm-up included) on the server now running."""
-    report: dict[str, Any] = {}
-    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-    with closing(connection):
-        for name in kinds:
-            bodies = queries.bodies[name]
-            names: list[str] | None
-            if name == "small_tenant_vector":
-                names = queries.small_tenant_of
-            else:
-                names = None if tenant is None else [tenant] * len(bodies)
-            # Warm-up: 20 queries, and for hybrid every query once (its embedding is then cached,
-            # as scripts/bench/search.py measures it).
+@dataclass
+class Server:
+    """One of the compared services while it runs: its connection, what it answers, as whom."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    connection: http.client.HTTPConnection
+    kinds: list[str]
+    tenant: str | None  # X-Tenant of its queries (None: the default tenant)
+
+
+def tenants_of(queries: Queries, name: str, server: Server) -> list[str | None]:
+    if name == "small_tenant_vector":
+        return list(queries.small_tenant_of)
+    return [server.tenant] * len(queries.bodies[name])
+
+
+def measure(queries: Queries, servers: list[Server]) -> dict[str, dict[str, Any]]:
+    """One round: every kind of query, each query sent to every server that answers its kind
+    before the next query, in an order that rotates from query to query, so the servers are
+    compared on the same moments of this machine's drifting speed."""
+    report: dict[str, dict[str, Any]] = {server.name: {} for server in servers}
+    for name in dict.fromkeys(kind for server in servers for kind in server.kinds):
+        answering = [server for server in servers if name in server.kinds]
+        bodies = queries.bodies[name]
+        names = {server.name: tenants_of(queries, name, server) for server in answering}
+        # Warm-up: 20 queries, and for hybrid every query once (its embedding is then cached,
+        # as scripts/bench/search.py measures it).
+        for server in answering:
             warm = len(bodies) if name == "hybrid" else 20
-            run_queries(connection, bodies[:warm], names[:warm] if names else None)
-            latencies, results = run_queries(connection, bodies, names)
-            report[name] = summary(latencies, results)
+            run_queries(server.connection, bodies[:warm], names[server.name][:warm])
+        timings: dict[str, tuple[list[float], list[dict]]] = {s.name: ([], []) for s in answering}
+        for index, body in enumerate(bodies):
+            shift = index % len(answering)
+            for server in answering[shift:] + answering[:shift]:
+                elapsed, result = send(server.connection, body, names[server.name][index])
+                timings[server.name][0].append(elapsed)
+                timings[server.name][1].append(result)
+        for server in answering:
+            latencies, results = timings[server.name]
+            row: dict[str, Any] = dict(summary(latencies, results))
             if name in queries.truths:
-                report[name]["recall_at_10"] = round(recall_of(results, queries.truths[name]), 4)
-                report[name]["strategies"] = sorted({r["meta"]["strategy"] for r in results})
+                row["recall_at_10"] = round(recall_of(results, queries.truths[name]), 4)
+                row["strategies"] = sorted({r["meta"]["strategy"] for r in results})
+            report[server.name][name] = row
     return report
 
 
@@ -257,6 +286,37 @@ def load_all(
             server.wait(timeout=60)
         vacuum_analyze(baseline_url)
     return single_url, tenants_url, baseline_url
+
+
+def start_servers(
+    args: argparse.Namespace,
+    single_url: str,
+    tenants_url: str,
+    baseline_url: str | None,
+    shared: list[str],
+) -> list[Server]:
+    """The compared services, all running at once on ports of their own."""
+    plan: list[tuple[str, str, list[str], str | None]] = [
+        ("single", single_url, shared, None),
+        ("tenants", tenants_url, [*shared, "agent_scoped", "small_tenant_vector"], BIG),
+    ]
+    if baseline_url is not None:
+        plan.insert(0, ("before", baseline_url, shared, None))
+    servers: list[Server] = []
+    try:
+        for offset, (name, url, kinds, tenant) in enumerate(plan):
+            port = PORT + 10 + offset  # clear of 8011-8013 (other benchmarks, make eval)
+            if name == "before":
+                process = start_checkout_server(args.baseline, url, port)
+            else:
+                process = start_server(url, port)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            servers.append(Server(name, process, connection, kinds, tenant))
+    except BaseException:
+        for server in servers:
+            server.process.terminate()
+        raise
+    return servers
 
 
 def median_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -304,36 +364,27 @@ def main() -> None:
         single_url, tenants_url, baseline_url = load_all(args, rows, vectors, queries)
 
     shared = ["vector", "hybrid", "filtered_1pct"]
-    single_rounds: list[dict[str, Any]] = []
-    tenant_rounds: list[dict[str, Any]] = []
-    before_rounds: list[dict[str, Any]] = []
-    for round_index in range(args.rounds):
-        if baseline_url is not None and args.baseline is not None:
-            server = start_checkout_server(args.baseline, baseline_url)
-            try:
-                before_rounds.append(measure(queries, shared, None))
-            finally:
-                server.terminate()
-                server.wait(timeout=60)
-        for url, rounds, kinds, tenant in (
-            (single_url, single_rounds, shared, None),
-            (tenants_url, tenant_rounds, [*shared, "agent_scoped", "small_tenant_vector"], BIG),
-        ):
-            server = start_server(url)
-            try:
-                rounds.append(measure(queries, kinds, tenant))
-            finally:
-                server.terminate()
-                server.wait(timeout=60)
-        log.info("round %d done", round_index)
+    rounds: dict[str, list[dict[str, Any]]] = {"before": [], "single": [], "tenants": []}
+    servers = start_servers(args, single_url, tenants_url, baseline_url, shared)
+    try:
+        for round_index in range(args.rounds):
+            for name, report in measure(queries, servers).items():
+                rounds[name].append(report)
+            log.info("round %d done", round_index)
+    finally:
+        for server in servers:
+            server.connection.close()
+            server.process.terminate()
+            server.process.wait(timeout=60)
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "events": len(rows),
         "small_tenants": args.small_tenants,
-        "single": median_rounds(single_rounds),
-        "tenants": median_rounds(tenant_rounds),
-        "before": median_rounds(before_rounds) if before_rounds else None,
+        "rounds": args.rounds,
+        "single": median_rounds(rounds["single"]),
+        "tenants": median_rounds(rounds["tenants"]),
+        "before": median_rounds(rounds["before"]) if rounds["before"] else None,
     }
     (args.dir / "tenants.json").write_text(json.dumps(report, indent=2))
     print_markdown(report)

@@ -2,27 +2,25 @@
 
 The domain supplies its filter as `where`: a function that appends its values to the bind
 parameters it is given and returns SQL conditions over the target's alias. Values always travel
-as bind parameters. Every query here also compares the target's tenant_id with the connection's
-tenant (every target table has the column), whatever the domain's filter says.
+as bind parameters, but for `named`, the connection's own tenant when it is known to be large
+(`tenant_is` says why). Every query here also compares the target's tenant_id with the
+connection's tenant (every target table has the column), whatever the domain's filter says.
 """
 
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
-from api.core.database import TENANT
+from api.core.database import tenant_is
 from api.core.vectors.schemas import Candidate, QueryVector, VectorTarget
 
 Where = Callable[[list[Any]], str]
 
 
-def _tenant(target: VectorTarget) -> str:
-    return f"{target.alias}.tenant_id = {TENANT}"
-
-
 async def count_matching(
-    conn: asyncpg.Connection, target: VectorTarget, where: Where, *, cap: int
+    conn: asyncpg.Connection, target: VectorTarget, where: Where, *, cap: int, named: UUID | None
 ) -> int:
     """How many of the tenant's rows `where` selects, counting no further than `cap` + 1."""
     params: list[Any] = []
@@ -32,7 +30,7 @@ async def count_matching(
         f"""
         SELECT count(*) FROM (
             SELECT 1 FROM {target.table} {target.alias}
-            WHERE {_tenant(target)} AND {conditions}
+            WHERE {tenant_is(target.alias, named)} AND {conditions}
             LIMIT ${len(params)}
         ) s
         """,
@@ -42,7 +40,13 @@ async def count_matching(
 
 
 async def nearest_exact(
-    conn: asyncpg.Connection, target: VectorTarget, vector: QueryVector, where: Where, *, k: int
+    conn: asyncpg.Connection,
+    target: VectorTarget,
+    vector: QueryVector,
+    where: Where,
+    *,
+    k: int,
+    named: UUID | None,
 ) -> list[Candidate]:
     """Exact cosine distance over the rows the filter selects (for selective filters).
 
@@ -58,7 +62,7 @@ async def nearest_exact(
         WITH candidates AS MATERIALIZED (
             SELECT {target.alias}.id, {column} <=> $1 AS distance
             FROM {target.table} {target.alias}
-            WHERE {_tenant(target)} AND {conditions} AND {column} IS NOT NULL
+            WHERE {tenant_is(target.alias, named)} AND {conditions} AND {column} IS NOT NULL
         )
         SELECT id, distance FROM candidates ORDER BY distance, id LIMIT ${len(params)}
         """,
@@ -77,6 +81,7 @@ async def nearest_hnsw(
     k: int,
     ef_search: int,
     session_ef_search: int,
+    named: UUID | None,
 ) -> list[Candidate]:
     """Approximate nearest neighbours through the HNSW index.
 
@@ -93,7 +98,7 @@ async def nearest_hnsw(
         WITH nearest AS MATERIALIZED (
             SELECT {target.alias}.id, {column} <=> $1 AS distance
             FROM {target.table} {target.alias}
-            WHERE {_tenant(target)} AND {conditions} AND {column} IS NOT NULL
+            WHERE {tenant_is(target.alias, named)} AND {conditions} AND {column} IS NOT NULL
             ORDER BY {column} <=> $1
             LIMIT ${len(params)}
         )

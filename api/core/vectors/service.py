@@ -27,14 +27,20 @@ async def nearest(
     not walk to within its scan limit. The count reads at most `exact_max_rows` + 1 index
     entries. `filtered` says whether `where` selects anything less than the tenant's rows.
     An unfiltered search of a tenant known to be over the cap (`tuning.large_tenants`) skips
-    the count: the plan it would choose is already known.
+    the count: the plan it would choose is already known. Such a tenant's statements name it
+    (`api.core.database.tenant_is`), so they are planned for its size.
     """
     tenant = connection_tenant(conn)
-    known_large = not filtered and tuning.large_tenants.holds(tenant, target.table)
-    if tuning.exact_max_rows > 0 and not known_large:
-        matching = await repository.count_matching(conn, target, where, cap=tuning.exact_max_rows)
+    large = tuning.large_tenants.holds(tenant, target.table)
+    named = tenant if large else None
+    if tuning.exact_max_rows > 0 and not (large and not filtered):
+        matching = await repository.count_matching(
+            conn, target, where, cap=tuning.exact_max_rows, named=named
+        )
         if matching <= tuning.exact_max_rows:
-            candidates = await repository.nearest_exact(conn, target, vector, where, k=k)
+            candidates = await repository.nearest_exact(
+                conn, target, vector, where, k=k, named=named
+            )
             return Neighbours(candidates, "exact")
         if not filtered:
             tuning.large_tenants.remember(tenant, target.table)
@@ -47,5 +53,6 @@ async def nearest(
         k=k,
         ef_search=max(tuning.ef_search, k),
         session_ef_search=tuning.ef_search,
+        named=named,
     )
     return Neighbours(candidates, "hnsw")

@@ -1,0 +1,71 @@
+"""A large tenant's search statements name it: the same rows, planned for it, and the policy
+still holds (naming any other tenant finds nothing)."""
+
+import asyncpg
+import numpy as np
+import pytest
+
+from api.core.database import TENANT, init_service_connection, set_tenant, tenant_is
+from api.core.tenancy.schemas import DEFAULT_TENANT_ID
+from api.core.vectors import repository
+from api.core.vectors.schemas import VectorTarget
+
+EVENTS = VectorTarget("events", "e", "embedding")
+
+
+def test_a_tenant_is_named_only_by_its_uuid():
+    assert tenant_is("e") == f"e.tenant_id = {TENANT}"
+    assert tenant_is("e", DEFAULT_TENANT_ID) == f"e.tenant_id = '{DEFAULT_TENANT_ID}'::uuid"
+    with pytest.raises(TypeError):
+        tenant_is("e", "x'::uuid OR true OR '")  # type: ignore[arg-type]
+
+
+async def test_a_named_tenant_gets_its_own_rows_and_no_other_tenants(
+    database_url: str, conn: asyncpg.Connection
+):
+    other = await conn.fetchval("INSERT INTO tenants (name) VALUES ('acme') RETURNING id")
+    rng = np.random.default_rng(8)
+    vectors = rng.normal(size=(60, 384)).astype(np.float32)
+    for tenant_id, rows in ((DEFAULT_TENANT_ID, vectors[:40]), (other, vectors[40:])):
+        await set_tenant(conn, tenant_id)
+        await conn.execute(
+            """
+            INSERT INTO events (content, metadata, embedding)
+            SELECT jsonb_build_object('n', i), jsonb_build_object('even', i % 2 = 0), v::vector
+            FROM unnest($1::text[]) WITH ORDINALITY AS t(v, i)
+            """,
+            [str(v.tolist()) for v in rows],
+        )
+
+    def even(params: list) -> str:
+        params.append({"even": True})
+        return f"e.metadata @> ${len(params)}::jsonb"
+
+    service = await asyncpg.connect(database_url)
+    try:
+        await init_service_connection(service)
+        await set_tenant(service, DEFAULT_TENANT_ID)
+        query = vectors[45]  # one of acme's rows: default's answer must not contain it
+
+        async def exact(named):
+            found = await repository.nearest_exact(service, EVENTS, query, even, k=50, named=named)
+            return [c.id for c in found]
+
+        unnamed = await exact(None)
+        assert len(unnamed) == 20
+        assert await exact(DEFAULT_TENANT_ID) == unnamed
+        assert await exact(other) == []  # the connection's tenant is still the policy's
+        count = await repository.count_matching(service, EVENTS, even, cap=100, named=other)
+        assert count == 0
+
+        # Planned for its tenant: rows are compared with the constant; the setting is read
+        # once per statement (a one-time filter), never on every row.
+        await service.execute("SET enable_seqscan = off")
+        sql = f"SELECT count(*) FROM events e WHERE {tenant_is('e', DEFAULT_TENANT_ID)}"
+        explained = await service.fetch(f"EXPLAIN {sql} AND {even(params := [])}", *params)
+        plan = [row[0] for row in explained]
+        assert any("One-Time Filter" in line and "current_setting" in line for line in plan), plan
+        per_row = [line for line in plan if "current_setting" in line and "One-Time" not in line]
+        assert per_row == [], plan
+    finally:
+        await service.close()
