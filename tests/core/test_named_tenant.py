@@ -62,7 +62,8 @@ async def test_a_named_tenant_gets_its_own_rows_and_no_other_tenants(
         # once per statement (a one-time filter), never on every row.
         await service.execute("SET enable_seqscan = off")
         sql = f"SELECT count(*) FROM events e WHERE {tenant_is('e', DEFAULT_TENANT_ID)}"
-        explained = await service.fetch(f"EXPLAIN {sql} AND {even(params := [])}", *params)
+        params: list = []
+        explained = await service.fetch(f"EXPLAIN {sql} AND {even(params)}", *params)
         plan = [row[0] for row in explained]
         assert any("One-Time Filter" in line and "current_setting" in line for line in plan), plan
         per_row = [line for line in plan if "current_setting" in line and "One-Time" not in line]
