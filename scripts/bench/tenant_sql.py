@@ -3,10 +3,12 @@
 No HTTP and no service: the statements the search service sends (their shapes copied from the
 repositories, with the tenant condition left out for the database before tenancy), timed from
 one connection per database, as the role the service works as (`mnemolite_app`, set to the
-tenant) where there is one. It says where a search's time goes, and how much of it tenancy
-adds in PostgreSQL itself. Run it after `python -m scripts.bench.tenants` has loaded the
-databases (they stay on the benchmarks' embedded server); `scripts.bench.tenants --baseline`
-runs it itself after its HTTP rounds, so both tables come from one run.
+tenant, which is named in the statements as the service names a large tenant) where there is
+one; each statement runs on the three databases in turn before the next. It says where a
+search's time goes, and how much of it tenancy adds in PostgreSQL itself. Run it after
+`python -m scripts.bench.tenants` has loaded the databases (they stay on the benchmarks'
+embedded server); `scripts.bench.tenants --baseline` runs it itself after its HTTP rounds, so
+both tables come from one run.
 
 Usage: python -m scripts.bench.tenant_sql [--queries 200] [--passes 2]
 """
@@ -23,7 +25,7 @@ import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
 
-from api.core.database import APP_ROLE, TENANT, asyncpg_dsn
+from api.core.database import APP_ROLE, TENANT, asyncpg_dsn, tenant_is
 from api.core.local_postgres import ensure_database, start_embedded_server
 from scripts.bench.search import BENCH_DIR, load_corpus, query_texts
 
@@ -33,7 +35,7 @@ DATABASES = (
     ("mnemolite_bench_single", "default"),
     ("mnemolite_bench_tenants", "big"),
 )
-CAP = 5_001  # SEARCH_EXACT_MAX_ROWS + 1, as the capped count reads
+CAP = 5_001  # SEARCH_EXACT_MAX_ROWS + 1, as the exact search reads at most
 
 
 def statements(tenant: str) -> dict[str, str]:
@@ -46,8 +48,6 @@ def statements(tenant: str) -> dict[str, str]:
         )
         SELECT id, distance FROM nearest ORDER BY distance, id"""
     return {
-        "capped count": f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE {tenant} "
-        f"LIMIT {CAP}) s",
         "hnsw k=11": hnsw,
         "hnsw k=50": hnsw,
         "lexical k=50": f"""
@@ -56,57 +56,72 @@ def statements(tenant: str) -> dict[str, str]:
             WHERE e.search_text @@ q AND {tenant} ORDER BY rank DESC, e.id LIMIT 50""",
         "fetch 10 by id": f"SELECT e.id, e.timestamp, e.content::text, e.metadata::text "
         f"FROM events e WHERE {tenant} AND e.id = ANY($1::uuid[])",
-        "1% filter: capped count": f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE "
-        f"{tenant} AND e.metadata @> $1::jsonb LIMIT {CAP}) s",
-        "1% filter: exact": f"""
+        "1% filter: exact, counted": f"""
             WITH candidates AS MATERIALIZED (
                 SELECT e.id, e.embedding <=> $1 AS distance FROM events e
                 WHERE {tenant} AND e.metadata @> $2::jsonb AND e.embedding IS NOT NULL
+                LIMIT {CAP}
             )
-            SELECT id, distance FROM candidates ORDER BY distance, id LIMIT 11""",
+            SELECT id, distance, (SELECT count(*) FROM candidates) AS matching
+            FROM candidates ORDER BY distance, id LIMIT 11""",
         "set_tenant": "SELECT set_config('mnemolite.tenant_id', "
         "current_setting('mnemolite.tenant_id', true), false)",
     }
 
 
-async def timed(conn: asyncpg.Connection, sql: str, argsets: list[tuple[Any, ...]]) -> list[float]:
-    times = []
-    for args in argsets:
-        started = time.perf_counter()
-        await conn.fetch(sql, *args)
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
-async def measure(url: str, tenant: str | None, queries: dict[str, list]) -> dict[str, list[float]]:
+async def session(url: str, tenant: str | None) -> tuple[asyncpg.Connection, dict[str, str]]:
+    """A connection as the service's would be, and the statements as it sends them: the tenant
+    named as a constant (the service names a tenant known to be large, as these are)."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
+    await register_vector(conn)
+    await conn.execute("SET jit = off; SET hnsw.iterative_scan = relaxed_order")
+    if tenant is None:
+        return conn, statements("TRUE")
+    tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", tenant)
+    await conn.execute("SELECT set_config('mnemolite.tenant_id', $1, false)", str(tenant_id))
+    await conn.execute(f"SET ROLE {APP_ROLE}")
+    sql = statements(tenant_is("e", tenant_id))
+    sql["set_tenant"] = statements(f"e.tenant_id = {TENANT}")["set_tenant"]
+    return conn, sql
+
+
+async def measure(urls: dict[str, str], queries: dict[str, list]) -> dict[str, dict[str, list]]:
+    """Each statement on every database in turn (the order rotating), so the databases are
+    compared on the same moments of the machine's drifting speed."""
+    sessions = {}
+    for database, tenant in DATABASES:
+        sessions[database] = await session(urls[database], tenant)
     try:
-        await register_vector(conn)
-        await conn.execute("SET jit = off; SET hnsw.iterative_scan = relaxed_order")
-        condition = "TRUE"
-        if tenant is not None:
-            tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", tenant)
-            await conn.execute(
-                "SELECT set_config('mnemolite.tenant_id', $1, false)", str(tenant_id)
-            )
-            await conn.execute(f"SET ROLE {APP_ROLE}")
-            condition = f"e.tenant_id = {TENANT}"
-        sql = statements(condition)
         vectors, texts, filters = queries["vectors"], queries["texts"], queries["filters"]
-        ids = [[r["id"] for r in await conn.fetch(sql["hnsw k=11"], v, 10)] for v in vectors]
-        argsets: dict[str, list[tuple[Any, ...]]] = {
-            "capped count": [()] * len(vectors),
+        ids: dict[str, list] = {}
+        for database, (conn, sql) in sessions.items():
+            ids[database] = [
+                [r["id"] for r in await conn.fetch(sql["hnsw k=11"], v, 10)] for v in vectors
+            ]
+        shared: dict[str, list[tuple[Any, ...]]] = {
             "hnsw k=11": [(v, 11) for v in vectors],
             "hnsw k=50": [(v, 50) for v in vectors],
             "lexical k=50": [(t,) for t in texts],
-            "fetch 10 by id": [(i,) for i in ids],
-            "1% filter: capped count": [(f,) for f in filters],
-            "1% filter: exact": list(zip(vectors, filters, strict=True)),
+            "1% filter: exact, counted": list(zip(vectors, filters, strict=True)),
             "set_tenant": [()] * len(vectors),
         }
-        return {name: await timed(conn, sql[name], argsets[name]) for name in sql}
+        times: dict[str, dict[str, list[float]]] = {d: {} for d in sessions}
+        order = list(sessions)
+        for name in statements("TRUE"):
+            for database in order:
+                times[database][name] = []
+            for index in range(len(vectors)):
+                shift = index % len(order)
+                for database in order[shift:] + order[:shift]:
+                    conn, sql = sessions[database]
+                    args = (ids[database][index],) if name == "fetch 10 by id" else None
+                    started = time.perf_counter()
+                    await conn.fetch(sql[name], *(args or shared[name][index]))
+                    times[database][name].append((time.perf_counter() - started) * 1000)
+        return times
     finally:
-        await conn.close()
+        for conn, _ in sessions.values():
+            await conn.close()
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -124,16 +139,14 @@ async def run(count: int, passes: int) -> None:
         "texts": query_texts(rows, picks),
         "filters": [json.dumps({"bucket": rows[i]["metadata"]["bucket"]}) for i in picks],
     }
-    # Passes alternate between the databases; the last pass is reported (the first warms).
-    results: dict[str, dict[str, list[float]]] = {}
+    urls = {database: ensure_database(admin, database) for database, _ in DATABASES}
+    # The first pass warms every cache; the last is reported.
     for _ in range(passes):
-        for database, tenant in DATABASES:
-            url = ensure_database(admin, database)
-            results[database] = await measure(url, tenant, queries)
+        results = await measure(urls, queries)
     names = list(next(iter(results.values())))
     print(
         f"Date: {datetime.now(UTC).isoformat(timespec='seconds')} · bare SQL, one connection, "
-        f"{count} statements each, pass {passes} of {passes}\n"
+        f"{count} statements each, interleaved, pass {passes} of {passes}\n"
     )
     print("| statement | " + " | ".join(f"{d} P50 / P95 ms" for d, _ in DATABASES) + " |")
     print("|---|" + "---|" * len(DATABASES))

@@ -48,15 +48,21 @@ async def test_a_named_tenant_gets_its_own_rows_and_no_other_tenants(
         query = vectors[45]  # one of acme's rows: default's answer must not contain it
 
         async def exact(named):
-            found = await repository.nearest_exact(service, EVENTS, query, even, k=50, named=named)
+            found, matching = await repository.nearest_exact(
+                service, EVENTS, query, even, k=50, cap=100, named=named
+            )
+            assert matching == len(found)
             return [c.id for c in found]
 
         unnamed = await exact(None)
         assert len(unnamed) == 20
         assert await exact(DEFAULT_TENANT_ID) == unnamed
         assert await exact(other) == []  # the connection's tenant is still the policy's
-        count = await repository.count_matching(service, EVENTS, even, cap=100, named=other)
-        assert count == 0
+        # Past the cap it counts one row further and no more, and the caller goes to HNSW.
+        _, matching = await repository.nearest_exact(
+            service, EVENTS, query, even, k=5, cap=7, named=None
+        )
+        assert matching == 8
 
         # Planned for its tenant: rows are compared with the constant; the setting is read
         # once per statement (a one-time filter), never on every row.

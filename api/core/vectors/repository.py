@@ -19,26 +19,6 @@ from api.core.vectors.schemas import Candidate, QueryVector, VectorTarget
 Where = Callable[[list[Any]], str]
 
 
-async def count_matching(
-    conn: asyncpg.Connection, target: VectorTarget, where: Where, *, cap: int, named: UUID | None
-) -> int:
-    """How many of the tenant's rows `where` selects, counting no further than `cap` + 1."""
-    params: list[Any] = []
-    conditions = where(params)
-    params.append(cap + 1)
-    count: int = await conn.fetchval(
-        f"""
-        SELECT count(*) FROM (
-            SELECT 1 FROM {target.table} {target.alias}
-            WHERE {tenant_is(target.alias, named)} AND {conditions}
-            LIMIT ${len(params)}
-        ) s
-        """,
-        *params,
-    )
-    return count
-
-
 async def nearest_exact(
     conn: asyncpg.Connection,
     target: VectorTarget,
@@ -46,16 +26,21 @@ async def nearest_exact(
     where: Where,
     *,
     k: int,
+    cap: int,
     named: UUID | None,
-) -> list[Candidate]:
-    """Exact cosine distance over the rows the filter selects (for selective filters).
+) -> tuple[list[Candidate], int]:
+    """Exact cosine distance over the tenant's rows that `where` selects, if there are at most
+    `cap`: (the top `k`, how many rows matched, counting no further than `cap` + 1). Past the
+    cap the candidates are not the top `k` of every match, and the caller goes to HNSW.
 
+    One statement both counts and ranks, so the matching rows are read once (a 1%-filtered
+    search of 100k rows took 5.3 ms as a capped count followed by this search, 2.8 ms as one).
     The MATERIALIZED CTE keeps the planner from walking the HNSW index and post-filtering,
     which loses most results when few rows match.
     """
     params: list[Any] = [vector]
     conditions = where(params)
-    params.append(k)
+    params += [cap + 1, k]
     column = f"{target.alias}.{target.column}"
     records = await conn.fetch(
         f"""
@@ -63,12 +48,15 @@ async def nearest_exact(
             SELECT {target.alias}.id, {column} <=> $1 AS distance
             FROM {target.table} {target.alias}
             WHERE {tenant_is(target.alias, named)} AND {conditions} AND {column} IS NOT NULL
+            LIMIT ${len(params) - 1}
         )
-        SELECT id, distance FROM candidates ORDER BY distance, id LIMIT ${len(params)}
+        SELECT id, distance, (SELECT count(*) FROM candidates) AS matching
+        FROM candidates ORDER BY distance, id LIMIT ${len(params)}
         """,
         *params,
     )
-    return [Candidate(record["id"], record["distance"]) for record in records]
+    matching = records[0]["matching"] if records else 0
+    return [Candidate(record["id"], record["distance"]) for record in records], matching
 
 
 async def nearest_hnsw(

@@ -20,27 +20,25 @@ async def nearest(
 ) -> Neighbours:
     """Top-k of the tenant's rows of `target` by cosine distance (score = distance).
 
-    At most `exact_max_rows` matching rows (found with a capped count) are answered exactly
-    over those rows; otherwise HNSW with an iterative scan. The tenant is itself a filter, so
-    the count runs even when `where` selects everything: a small tenant among large ones is
-    searched exactly over its own rows, which the HNSW graph, built over every tenant, could
-    not walk to within its scan limit. The count reads at most `exact_max_rows` + 1 index
-    entries. `filtered` says whether `where` selects anything less than the tenant's rows.
-    An unfiltered search of a tenant known to be over the cap (`tuning.large_tenants`) skips
-    the count: the plan it would choose is already known. Such a tenant's statements name it
+    At most `exact_max_rows` matching rows are answered exactly over those rows; otherwise HNSW
+    with an iterative scan. One statement ranks the matching rows exactly and counts them up to
+    the cap + 1, so a selective filter reads its rows once; past the cap its answer is set
+    aside for HNSW. The tenant is itself a filter, so that statement runs even when `where`
+    selects everything: a small tenant among large ones is searched exactly over its own rows,
+    which the HNSW graph, built over every tenant, could not walk to within its scan limit.
+    `filtered` says whether `where` selects anything less than the tenant's rows. An
+    unfiltered search of a tenant known to be over the cap (`tuning.large_tenants`) goes
+    straight to HNSW: the plan is already known. Such a tenant's statements name it
     (`api.core.database.tenant_is`), so they are planned for its size.
     """
     tenant = connection_tenant(conn)
     large = tuning.large_tenants.holds(tenant, target.table)
     named = tenant if large else None
     if tuning.exact_max_rows > 0 and not (large and not filtered):
-        matching = await repository.count_matching(
-            conn, target, where, cap=tuning.exact_max_rows, named=named
+        candidates, matching = await repository.nearest_exact(
+            conn, target, vector, where, k=k, cap=tuning.exact_max_rows, named=named
         )
         if matching <= tuning.exact_max_rows:
-            candidates = await repository.nearest_exact(
-                conn, target, vector, where, k=k, named=named
-            )
             return Neighbours(candidates, "exact")
         if not filtered:
             tuning.large_tenants.remember(tenant, target.table)
