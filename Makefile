@@ -20,6 +20,7 @@ help:
 	@echo "make migrate-up   alembic upgrade head      make migrate-down  alembic downgrade -1"
 	@echo "make migrate-rev m=\"message\"  new hand-written revision"
 	@echo "make bench        build the benchmark corpus once, then scripts/bench/search.py"
+	@echo "make eval [small=1] [locomo=DIR]   retrieval quality of every search method (scripts/eval/)"
 	@echo "make backup [file=PATH]          pg_dump of the database (backups/)"
 	@echo "make restore file=PATH [yes=1]   replace the database with a backup"
 	@echo "make export [file=PATH] [tenant=N]   one tenant's events and code as JSON Lines"
@@ -105,6 +106,13 @@ lock: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench/corpus.py
 	$(BIN)/python -m scripts.bench.search
+
+# Retrieval quality through the HTTP API, on evaluation sets built from this machine's data
+# (docs/benchmarks.md, "Retrieval quality"); results in .data/eval/. small=1: the CI sets.
+.PHONY: eval
+eval: $(STAMP)
+	$(BIN)/python -m scripts.eval $(if $(filter 1 yes true,$(small)),--small) \
+	  $(if $(locomo),--locomo "$(locomo)")
 
 clean-data:
 	rm -rf .data

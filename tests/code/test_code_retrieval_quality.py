@@ -5,7 +5,6 @@ docstring removed; each query is the first sentence of a removed docstring, and 
 answer is the function it documented. The score is MRR@10.
 """
 
-import ast
 import sysconfig
 from pathlib import Path
 
@@ -14,38 +13,11 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from api.main import create_app
+from scripts.eval.docstrings import strip_docstrings
 
 pytestmark = pytest.mark.real_model
 
 MODULES = ("textwrap.py", "shlex.py", "fnmatch.py", "glob.py", "gettext.py", "calendar.py")
-
-
-def strip_docstrings(source: str) -> tuple[str, dict[str, str]]:
-    """The source without docstrings, and {qualified function name: first docstring sentence}."""
-    tree = ast.parse(source)
-    lines = source.splitlines()
-    removed: set[int] = set()
-    queries: dict[str, str] = {}
-
-    def visit(node: ast.AST, scope: list[str]) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                name = ".".join([*scope, child.name])
-                doc = ast.get_docstring(child)
-                first = child.body[0]
-                if doc and isinstance(first, ast.Expr) and first.end_lineno is not None:
-                    sentence = " ".join(doc.split("\n\n")[0].split()).split(". ")[0].rstrip(".")
-                    if isinstance(child, ast.FunctionDef) and len(sentence.split()) >= 4:
-                        queries[name] = sentence
-                    removed.update(range(first.lineno - 1, first.end_lineno))
-                    if len(child.body) == 1:  # keep the body valid
-                        lines[first.lineno - 1] = " " * first.col_offset + "pass"
-                        removed.discard(first.lineno - 1)
-                visit(child, [*scope, child.name])
-
-    visit(tree, [])
-    kept = [line for index, line in enumerate(lines) if index not in removed]
-    return "\n".join(kept) + "\n", queries
 
 
 def corpus() -> tuple[list[dict[str, str]], dict[str, tuple[str, str]]]:
