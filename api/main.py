@@ -1,6 +1,7 @@
 """The FastAPI application: `create_app()` wires settings, middleware, routes and the lifespan."""
 
 import asyncio
+import dataclasses
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -83,6 +84,10 @@ def create_app(
             migrate=migrate,
         ) as runtime:
             pool, active = runtime.pool, runtime.embedders
+            # What the database offers is known now: BM25 or the ts_rank fallback.
+            app.state.search_tuning = dataclasses.replace(
+                app.state.search_tuning, lexical_ranking=runtime.lexical_ranking
+            )
             # Its processes start on the first file to parse, not here.
             parser = ParsePool(
                 workers=settings.code_index_parse_workers,
@@ -113,6 +118,7 @@ def create_app(
                     code_model=active.code.model_name,
                     dimension=active.text.dimension,
                     database=runtime.redacted_url,
+                    lexical_ranking=runtime.lexical_ranking,
                 )
                 # The MCP tools run outside any request of ours: they find the pool and the
                 # models on app.state, for as long as the lifespan (and the MCP sessions) run.

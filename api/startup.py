@@ -13,13 +13,26 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
+import structlog
 
 from api.core.config import Settings
 from api.core.database import Database, create_pool, redact_password, resolve_database_url
 from api.core.metrics import Metrics, create_metrics
 from api.core.migrations import upgrade
-from api.core.schema.service import ensure_schema
+from api.core.schema.service import ensure_schema, lexical_ranking
+from api.core.vectors.schemas import LexicalRanking
 from api.embeddings.factory import Embedders, build_embedders
+
+log = structlog.get_logger(__name__)
+
+# What a server without BM25 needs, for the start-up warning (docs/operations.md has the steps).
+BM25_HINT = (
+    "pg_textsearch (BM25) is missing or not preloaded, or its indexes are not built: lexical "
+    "search ranks with ts_rank, which finds far less for a natural question. `make install` "
+    "builds it into the embedded server and the compose image has it; on your own server build "
+    "pg_textsearch 1.4.0, add it to shared_preload_libraries, restart, and create the extension "
+    "and the two indexes (docs/operations.md, section 'BM25 (pg_textsearch)')."
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,7 @@ class Runtime:
     database: Database
     embedders: Embedders
     metrics: Metrics
+    lexical_ranking: LexicalRanking = "ts_rank"
 
     @property
     def redacted_url(self) -> str:
@@ -66,6 +80,9 @@ async def started(
         # Before the models load: a wrong database fails in a second, not after a download.
         async with pool.acquire() as conn:
             await ensure_schema(conn, dimension=settings.embedding_dimension)
+            ranking = await lexical_ranking(conn)
+        if ranking != "bm25":
+            log.warning("lexical_ranking_fallback", lexical_ranking=ranking, hint=BM25_HINT)
         if embedders is None:
             owned = await asyncio.to_thread(build_embedders, settings, metrics)
         active = embedders or owned
@@ -83,6 +100,7 @@ async def started(
             database=Database(pool, metrics),
             embedders=active,
             metrics=metrics,
+            lexical_ranking=ranking,
         )
     finally:
         if owned is not None:

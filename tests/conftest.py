@@ -189,6 +189,14 @@ async def truncated_tables(connection: asyncpg.Connection, url: str) -> str:
     return _TRUNCATED[url]
 
 
+# Every BM25 index of the schema (migration 0013; none where pg_textsearch is missing).
+BM25_INDEXES = """
+    SELECT quote_ident(i.relname), pg_get_indexdef(i.oid) FROM pg_class i
+    JOIN pg_am am ON am.oid = i.relam
+    WHERE am.amname = 'bm25' AND i.relnamespace = 'public'::regnamespace
+"""
+
+
 @pytest.fixture(autouse=True)
 async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Empty the tables after every test that touched the database."""
@@ -199,8 +207,18 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     connection = await asyncpg.connect(url)
     try:
         tables = await truncated_tables(connection, url)
+        bm25 = await connection.fetch(BM25_INDEXES)
+        # A BM25 index is dropped and made again around the TRUNCATE, under a new OID:
+        # pg_textsearch 1.4.0 caches an index's state per backend by OID, and a TRUNCATE
+        # (new storage, same OID) leaves the session app's pooled connections reading stale
+        # state: wrong results, or "fragment head page ... has n_records" errors
+        # (timescale/pg_textsearch#485 describes the same for REINDEX).
+        for name, _ in bm25:
+            await connection.execute(f"DROP INDEX {name}")
         # Names come from the catalogue (quoted), not from a caller.
         await connection.execute(f"TRUNCATE {tables} CASCADE")
+        for _, definition in bm25:
+            await connection.execute(definition)
         await connection.execute("DELETE FROM tenants WHERE id <> $1", DEFAULT_TENANT_ID)
     finally:
         await connection.close()

@@ -28,6 +28,7 @@ from api.core.errors import NotFound
 from api.core.metrics import Metrics
 from api.core.migrations import upgrade
 from api.core.tenancy.schemas import DEFAULT_TENANT_ID
+from api.core.vectors.schemas import SearchTuning
 from api.embeddings.factory import Embedders
 from tests.support.jobs import wait_for_job
 from tests.support.repos import GRAPH_FILES, payload
@@ -203,8 +204,13 @@ async def test_the_queries_keep_to_the_tenant_without_row_level_security(conn, b
         await code_index.get_chunk(conn, mine["retry"])
     with pytest.raises(NotFound):
         await graph.node_of_chunk(conn, mine["retry"])
-    hits = await search.lexical(conn, LexicalSearchRequest(query="retry client charge"))
-    assert {hit.file_path for hit in hits.results} == THEIRS
+    for ranking in ("bm25", "ts_rank"):
+        hits = await search.lexical(
+            conn,
+            LexicalSearchRequest(query="retry client charge"),
+            tuning=SearchTuning(lexical_ranking=ranking),
+        )
+        assert {hit.file_path for hit in hits.results} == THEIRS, ranking
     assert await search.languages(conn) == ["python"]
     assert {m.qualified_name for m in await graph.suggest(conn, "e", repository_name=None)} <= {
         "charge",

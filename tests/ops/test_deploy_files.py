@@ -4,6 +4,7 @@ There is no Docker engine on the development machines or in CI, so what a build 
 `docker compose up` would reveal is checked here by parsing the files instead.
 """
 
+import hashlib
 import json
 import re
 import shlex
@@ -492,7 +493,7 @@ def prod() -> dict[str, Any]:
 
 def test_compose_has_the_three_services(compose: dict[str, Any]) -> None:
     assert {"db", "api", "worker"} <= set(compose["services"])
-    assert compose["services"]["db"]["image"].startswith("pgvector/pgvector:pg18")
+    assert compose["services"]["db"]["build"]["context"] == "./db"
     assert _command(compose["services"]["worker"]) == "python -m workers"
 
 
@@ -615,6 +616,45 @@ def test_prod_restarts_and_logs_json(compose: dict[str, Any], prod: dict[str, An
     for name in ("api", "worker"):
         assert prod["services"][name]["environment"]["LOG_FORMAT"] == "json"
     assert "POSTGRES_PASSWORD:?" in prod["services"]["db"]["environment"]["POSTGRES_PASSWORD"]
+
+
+# --- db/Dockerfile: pgvector's image plus pg_textsearch (BM25) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def db_dockerfile() -> Dockerfile:
+    return parse_dockerfile(ROOT / "db" / "Dockerfile")
+
+
+def test_db_image_is_pgvector_pg18_with_pg_textsearch_built_from_its_tarball(
+    db_dockerfile: Dockerfile, compose: dict[str, Any]
+) -> None:
+    assert db_dockerfile.first_line.startswith("# syntax=docker/dockerfile:1")
+    assert db_dockerfile.global_args["POSTGRES_IMAGE"] == "pgvector/pgvector:pg18"
+    assert [stage.base for stage in db_dockerfile.stages] == ["pgvector/pgvector:pg18"] * 2
+    build, runtime = db_dockerfile.stages
+    compile_run = next(run for run in build.all("RUN") if "make -C /src" in run.text)
+    # The tarball comes from the named context compose passes, checked against its digest.
+    assert "from=pg_textsearch" in compile_run.args and "sha256sum -c" in compile_run.args
+    assert re.fullmatch(r"[0-9a-f]{64}", db_dockerfile.global_args["PG_TEXTSEARCH_SHA256"])
+    assert "pg_textsearch-${PG_TEXTSEARCH_VERSION}.tar.gz" in compile_run.args
+    assert db_dockerfile.global_args["PG_TEXTSEARCH_VERSION"] == "1.4.0"
+    assert [_flags(copy).get("from") for copy in runtime.all("COPY")] == ["build"]
+    assert any(
+        "shared_preload_libraries = 'pg_textsearch'" in run.text for run in runtime.all("RUN")
+    )
+    contexts = compose["services"]["db"]["build"]["additional_contexts"]
+    assert _defaults(contexts["pg_textsearch"]) == "../shared/vendor"
+    tarball = ROOT / "../shared/vendor/pg_textsearch-1.4.0.tar.gz"
+    if tarball.is_file():  # the copy `make install` builds from is the one the image accepts
+        digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+        assert digest == db_dockerfile.global_args["PG_TEXTSEARCH_SHA256"]
+
+
+def test_db_preloads_pg_textsearch_on_every_start(compose: dict[str, Any]) -> None:
+    command = _defaults(_command(compose["services"]["db"]))
+    assert "-c shared_preload_libraries=pg_textsearch" in command
+    assert "-c pg_textsearch.memory_limit=256MB" in command
 
 
 # --- db/init ------------------------------------------------------------------------------------

@@ -34,10 +34,10 @@ async def hybrid(
 
 @router.post("/lexical", response_model=CodeSearchResponse)
 async def lexical(
-    request: LexicalSearchRequest, conn: Conn, metrics: MetricsDep
+    request: LexicalSearchRequest, conn: Conn, tuning: TuningDep, metrics: MetricsDep
 ) -> CodeSearchResponse:
     """Code whose identifiers, comments or docstrings contain the query's words."""
-    return await service.lexical(conn, request, metrics=metrics)
+    return await service.lexical(conn, request, tuning=tuning, metrics=metrics)
 
 
 @router.post("/vector", response_model=CodeSearchResponse)

@@ -82,6 +82,12 @@ class CodeHit(BaseModel):
 class CodeSearchResponse(BaseModel):
     results: list[CodeHit]
     total_results: int
+    lexical_ranking: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="How lexical search ranked: bm25, or ts_rank where the database has no "
+        "pg_textsearch (lexical search only).",
+    )
 
 
 class HybridSearchResponse(BaseModel):

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from api.code.index.texts import split_identifier
+from api.code.index.texts import query_words
 from api.code.search import repository
 from api.code.search.schemas import (
     CodeFilters,
@@ -40,35 +40,28 @@ def name_like(query: str) -> bool:
     return len(query) <= 64 and len(query.split()) <= 3
 
 
-def tsquery_for(query: str) -> str:
-    """Words of the query, identifiers split, OR-ed: only alphanumeric tokens reach to_tsquery.
-
-    A query without any (`++`, emoji) gives "", the empty tsquery, which matches no row; the
-    literal `''` this once returned is a tsquery syntax error (a 500)."""
-    tokens: dict[str, None] = {}
-    for word in query.split():
-        for part in [word, *split_identifier(word)]:
-            token = "".join(ch for ch in part.lower() if ch.isalnum())
-            if token:
-                tokens[token] = None
-    return " | ".join(tokens)
-
-
 async def lexical(
-    conn: asyncpg.Connection, request: LexicalSearchRequest, *, metrics: Metrics | None = None
+    conn: asyncpg.Connection,
+    request: LexicalSearchRequest,
+    *,
+    tuning: SearchTuning,
+    metrics: Metrics | None = None,
 ) -> CodeSearchResponse:
     started = time.perf_counter()
     found = await repository.lexical(
         conn,
-        tsquery_for(request.query),
+        query_words(request.query),
         request.query,
         request.filters,
         k=request.limit,
         match_names=name_like(request.query),
+        ranking=tuning.lexical_ranking,
     )
     hits = await _hits(conn, found, score_field="lexical_score")
     _observe(metrics, "lexical", started)
-    return CodeSearchResponse(results=hits, total_results=len(hits))
+    return CodeSearchResponse(
+        results=hits, total_results=len(hits), lexical_ranking=tuning.lexical_ranking
+    )
 
 
 async def vector(
@@ -133,11 +126,12 @@ async def hybrid(
     if request.enable_lexical:
         rankings["lexical"] = await repository.lexical(
             conn,
-            tsquery_for(request.query),
+            query_words(request.query),
             request.query,
             request.filters,
             k=pool,
             match_names=name_like(request.query),
+            ranking=tuning.lexical_ranking,
         )
     if request.enable_vector:
         if query_vectors is None:
@@ -187,6 +181,7 @@ async def hybrid(
         "vector_text_candidates": len(rankings.get("vector_text", [])),
         "vector_code_candidates": len(rankings.get("vector_code", [])),
         "weights": weights,
+        "lexical_ranking": tuning.lexical_ranking if request.enable_lexical else None,
     }
     _observe(metrics, "hybrid", started)
     return HybridSearchResponse(results=results, metadata=metadata)

@@ -1,4 +1,5 @@
-"""SQL reading the schema's Alembic revision and vector size, for asyncpg and psycopg2 alike.
+"""SQL reading the schema's Alembic revision and vector size, for asyncpg and psycopg2 alike,
+and whether its BM25 indexes are there.
 
 The backup commands read a restored database over psycopg2 (database-level statements cannot
 run in asyncpg's pool), so each query is written once and run by either driver.
@@ -47,3 +48,22 @@ def embedding_dimension_sync(cursor: Cursor) -> int | None:
     cursor.execute(EMBEDDING_DIMENSION)
     row = cursor.fetchone()
     return None if row is None else int(row[0])
+
+
+# Migration 0013 builds them where pg_textsearch could be created (its names are also there).
+BM25_INDEXES = ("events_lexical_bm25", "code_chunks_lexical_bm25")
+COUNT_BM25_INDEXES = """
+    SELECT count(*) FROM pg_class i JOIN pg_am am ON am.oid = i.relam
+    WHERE i.oid IN (SELECT to_regclass(name) FROM unnest($1::text[]) AS name)
+      AND am.amname = 'bm25'
+"""
+# The library defines this setting when the server loads it; shared_preload_libraries itself
+# is readable by superusers only, and the service's role is none.
+TEXTSEARCH_LOADED = "SELECT current_setting('pg_textsearch.library_version', true) IS NOT NULL"
+
+
+async def bm25_ready(conn: asyncpg.Connection) -> bool:
+    """Whether every BM25 index exists and the server loaded pg_textsearch to read them (an
+    index outlives the preload: a server restarted without it fails every BM25 query)."""
+    found = await conn.fetchval(COUNT_BM25_INDEXES, list(BM25_INDEXES))
+    return found == len(BM25_INDEXES) and bool(await conn.fetchval(TEXTSEARCH_LOADED))

@@ -12,6 +12,7 @@ from api.core.errors import StartupError
 from api.core.migrations import head_revision, known_revisions
 from api.core.schema import repository
 from api.core.schema.repository import Cursor
+from api.core.vectors.schemas import LexicalRanking
 
 # head: the service and the commands that read or write (their queries need every migration);
 # known: a restored archive, which may be older (and upgraded after) but not newer.
@@ -102,3 +103,9 @@ def _verify_revision(state: SchemaState, require: Requirement) -> None:
         f"{state.head}.",
         "Run `make migrate-up` (alembic upgrade head) first.",
     )
+
+
+async def lexical_ranking(conn: asyncpg.Connection) -> LexicalRanking:
+    """bm25 where migration 0013 could build its BM25 indexes and the server reads them, else
+    ts_rank (the service says so at start-up: api.startup)."""
+    return "bm25" if await repository.bm25_ready(conn) else "ts_rank"

@@ -16,6 +16,9 @@ MAX_QUERY_CHARS = 2_000
 # The float32 vectors the embedders produce (api.embeddings.protocol.Vector, which sits above).
 QueryVector = npt.NDArray[np.float32]
 Strategy = Literal["exact", "hnsw"]
+# How lexical search ranks: BM25 through pg_textsearch's indexes (migration 0013, where the
+# server has the extension), or ts_rank over the tsvector columns (everywhere else).
+LexicalRanking = Literal["bm25", "ts_rank"]
 
 
 @dataclass(frozen=True)
@@ -69,21 +72,27 @@ class LargeTenants:
 @dataclass(frozen=True)
 class SearchTuning:
     """The settings that shape a search (from Settings; explicit so workers can pass them),
-    and what searches learnt of the tenants' sizes (one memory per service)."""
+    what the database offers (`lexical_ranking`, read once at start-up: api.startup), and what
+    searches learnt of the tenants' sizes (one memory per service)."""
 
     ef_search: int = 64
     exact_max_rows: int = 5_000
     candidate_pool: int = 50
     rrf_k: int = 60
+    # ts_rank until start-up has seen the BM25 indexes: it runs on every schema at head.
+    lexical_ranking: LexicalRanking = "ts_rank"
     large_tenants: LargeTenants = field(default_factory=LargeTenants, compare=False, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
+    def from_settings(
+        cls, settings: Settings, *, lexical_ranking: LexicalRanking = "ts_rank"
+    ) -> Self:
         return cls(
             ef_search=settings.hnsw_ef_search,
             exact_max_rows=settings.search_exact_max_rows,
             candidate_pool=settings.search_candidate_pool,
             rrf_k=settings.search_rrf_k,
+            lexical_ranking=lexical_ranking,
         )
 
 

@@ -58,7 +58,8 @@ class SearchHit(EventRead):
     score: float | None = Field(
         default=None,
         exclude_if=lambda value: value is None,
-        description="Ranking score: RRF (hybrid), ts_rank_cd (lexical), similarity (vector).",
+        description="Ranking score, higher is better: RRF (hybrid), BM25 or ts_rank_cd (lexical), "
+        "similarity (vector).",
     )
     ranks: dict[str, int] | None = Field(
         default=None,
@@ -78,6 +79,11 @@ class SearchMeta(BaseModel):
     )
     strategy: str | None = Field(
         default=None, description="How the vector part ran: exact (filtered rows) or hnsw."
+    )
+    lexical_ranking: str | None = Field(
+        default=None,
+        description="How the lexical part ranked: bm25, or ts_rank where the database has no "
+        "pg_textsearch (lexical and hybrid modes only).",
     )
     query_time_ms: float
 

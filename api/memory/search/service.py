@@ -55,7 +55,7 @@ async def search(
     if mode == "filter":
         hits, has_more, strategy = await _filter_only(conn, request, filters)
     elif mode == "lexical":
-        hits, has_more, strategy = await _lexical(conn, request, filters)
+        hits, has_more, strategy = await _lexical(conn, request, filters, tuning)
     else:
         if vector is None:
             vector = await _query_vector(embedder, request)
@@ -74,6 +74,7 @@ async def search(
         has_more=has_more,
         total_hits=_total_hits(request.offset, len(hits), has_more),
         strategy=strategy,
+        lexical_ranking=tuning.lexical_ranking if mode in ("lexical", "hybrid") else None,
         query_time_ms=round(elapsed * 1000, 3),
     )
     return SearchResponse(data=hits, meta=meta)
@@ -162,11 +163,16 @@ async def _vector(
 
 
 async def _lexical(
-    conn: asyncpg.Connection, request: SearchRequest, filters: EventFilters
+    conn: asyncpg.Connection, request: SearchRequest, filters: EventFilters, tuning: SearchTuning
 ) -> tuple[list[SearchHit], bool, str | None]:
     assert request.query is not None
     matches = await repository.lexical_matches(
-        conn, request.query, filters, k=request.limit + 1, offset=request.offset
+        conn,
+        request.query,
+        filters,
+        k=request.limit + 1,
+        offset=request.offset,
+        ranking=tuning.lexical_ranking,
     )
     page = matches[: request.limit]
     events = await repository.fetch_events(
@@ -194,6 +200,7 @@ async def _hybrid(
         filters,
         k=pool,
         near=None if threshold is None else (vector, threshold),
+        ranking=tuning.lexical_ranking,
     )
     fused = reciprocal_rank_fusion(
         {"vector": [c.id for c in vector_hits], "lexical": [c.id for c in lexical_hits]},

@@ -18,11 +18,12 @@ DEGRADED: dict[int | str, dict[str, Any]] = {
 
 @router.get("/health", responses=DEGRADED)
 async def health(request: Request) -> JSONResponse:
-    """Database reachable and migrated, models loaded, versions (503 when degraded)."""
+    """Database reachable and migrated, models loaded, lexical ranking, versions (503: degraded)."""
     healthy, report = await service.health_report(
         getattr(request.state, "pool", None),
         getattr(request.state, "embedders", None),
         head=request.app.state.schema_head,
+        lexical_ranking=request.app.state.search_tuning.lexical_ranking,
     )
     return JSONResponse(report, status_code=200 if healthy else 503)
 

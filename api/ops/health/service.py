@@ -22,9 +22,16 @@ log = structlog.get_logger(__name__)
 
 
 async def health_report(
-    pool: asyncpg.Pool | None, embedders: Embedders | None, *, head: str
+    pool: asyncpg.Pool | None,
+    embedders: Embedders | None,
+    *,
+    head: str,
+    lexical_ranking: str | None = None,
 ) -> tuple[bool, dict[str, Any]]:
-    """(healthy, report). Never raises for an unreachable database: that is what it reports."""
+    """(healthy, report). Never raises for an unreachable database: that is what it reports.
+
+    `lexical_ranking` is what start-up chose (bm25, or the ts_rank fallback): reported, never a
+    reason to be degraded."""
     database: dict[str, Any] = {"reachable": False}
     if pool is not None:
         try:
@@ -56,7 +63,7 @@ async def health_report(
     report = {
         "status": "ok" if healthy else "degraded",
         "database": database,
-        "services": {"embeddings": models},
+        "services": {"embeddings": models, "search": {"lexical_ranking": lexical_ranking}},
         "versions": {"mnemolite": api.__version__, **_versions(database)},
     }
     return healthy, report

@@ -133,7 +133,7 @@ def register_tools(server: MCPServer[Any], backend: BackendGetter) -> None:
             Field(
                 default="hybrid",
                 description="hybrid (meaning and words, best default), vector (meaning only) "
-                "or lexical (exact words only).",
+                "or lexical (words only: any of the query's words, BM25-ranked).",
             ),
         ],
         metadata: Annotated[

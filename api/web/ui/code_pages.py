@@ -153,7 +153,8 @@ async def _search(
     elif mode == "lexical":
         lexical = LexicalSearchRequest(query=query, filters=filters, limit=RESULTS)
         async with database.connection() as conn:
-            hits = (await code_search.lexical(conn, lexical, metrics=metrics)).results
+            found = await code_search.lexical(conn, lexical, tuning=tuning, metrics=metrics)
+            hits = found.results
     elif mode == "vector":
         vector = VectorSearchRequest(query=query, filters=filters, limit=RESULTS)
         vector_found = await code_search.vector_embed_first(

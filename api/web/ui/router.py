@@ -46,7 +46,10 @@ async def dashboard(request: Request, conn: Conn, days: int = 30) -> HTMLRespons
     recent = await events.list_events(conn, filters=None, limit=10, offset=0)
     repositories = (await code_index.list_repositories(conn)).repositories
     _, report = await health.health_report(
-        request.state.pool, request.state.embedders, head=request.app.state.schema_head
+        request.state.pool,
+        request.state.embedders,
+        head=request.app.state.schema_head,
+        lexical_ranking=request.app.state.search_tuning.lexical_ranking,
     )
     return render(
         request,
