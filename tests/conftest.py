@@ -6,6 +6,7 @@ admin URL of another server to use that one instead.
 """
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -167,6 +168,25 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
+
+
+@pytest.fixture
+async def other(conn: asyncpg.Connection) -> uuid.UUID:
+    """A second tenant, `other`, beside `default`."""
+    tenant_id: uuid.UUID = await conn.fetchval(
+        "INSERT INTO tenants (name) VALUES ('other') RETURNING id"
+    )
+    return tenant_id
+
+
+@pytest.fixture
+async def theirs(app: FastAPI, other: uuid.UUID) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the shared app whose every request acts on tenant `other`."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers={"X-Tenant": "other"}
+    ) as http:
+        yield http
 
 
 # The tables _clean_tables empties, by database URL: read from the catalogue once per session.

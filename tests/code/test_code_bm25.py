@@ -6,12 +6,10 @@ Skipped, with the reason, where the test database has no BM25 indexes.
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from api.code.index.texts import query_words
 from api.code.search import repository
@@ -148,23 +146,6 @@ async def test_filters_apply(indexed, filters, paths):
     result = await lexical(indexed, query, filters=filters, limit=50)
     found = {hit["file_path"] for hit in result["results"]}
     assert found and found <= paths
-
-
-@pytest.fixture
-async def other(conn: asyncpg.Connection) -> uuid.UUID:
-    tenant_id: uuid.UUID = await conn.fetchval(
-        "INSERT INTO tenants (name) VALUES ('other') RETURNING id"
-    )
-    return tenant_id
-
-
-@pytest.fixture
-async def theirs(app: FastAPI, other: uuid.UUID) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://test", headers={"X-Tenant": "other"}
-    ) as http:
-        yield http
 
 
 async def test_another_tenants_matching_chunks_never_appear(indexed, theirs):

@@ -8,12 +8,10 @@ queries' own tenant conditions keep, the first line of the two.
 """
 
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from api.code.graph import service as graph
 from api.code.index import repository as index_repository
@@ -46,24 +44,6 @@ def gateway(card, amount):
 OTHER_FILES = {"billing/charge.py": BILLING_PY}
 MINE = set(GRAPH_FILES)
 THEIRS = set(OTHER_FILES)
-
-
-@pytest.fixture
-async def other(conn: asyncpg.Connection) -> uuid.UUID:
-    tenant_id: uuid.UUID = await conn.fetchval(
-        "INSERT INTO tenants (name) VALUES ('other') RETURNING id"
-    )
-    return tenant_id
-
-
-@pytest.fixture
-async def theirs(app: FastAPI, other: uuid.UUID) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the shared app whose every request acts on tenant `other`."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://test", headers={"X-Tenant": "other"}
-    ) as http:
-        yield http
 
 
 async def index_acme(client: httpx.AsyncClient, files: dict[str, str]) -> dict:

@@ -7,12 +7,10 @@ server without pg_textsearch, or `make install` without ../shared/vendor).
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from api.core.schema.service import lexical_ranking
 from api.core.vectors.schemas import LexicalRanking
@@ -55,24 +53,6 @@ async def lexical(client: httpx.AsyncClient, query: str, **body: object) -> dict
 
 def ids(result: dict) -> list[str]:
     return [hit["id"] for hit in result["data"]]
-
-
-@pytest.fixture
-async def other(conn: asyncpg.Connection) -> uuid.UUID:
-    tenant_id: uuid.UUID = await conn.fetchval(
-        "INSERT INTO tenants (name) VALUES ('other') RETURNING id"
-    )
-    return tenant_id
-
-
-@pytest.fixture
-async def theirs(app: FastAPI, other: uuid.UUID) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the shared app whose every request acts on tenant `other`."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://test", headers={"X-Tenant": "other"}
-    ) as http:
-        yield http
 
 
 async def test_the_service_ranks_with_bm25_and_says_so(client, bm25):
