@@ -77,7 +77,6 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(default=64, ge=1, le=1000)
     search_exact_max_rows: int = Field(default=5_000, ge=0)
     search_candidate_pool: int = Field(default=50, ge=1, le=1000)
-    search_rrf_k: int = Field(default=60, ge=1)
 
     # Limits
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

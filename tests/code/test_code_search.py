@@ -1,4 +1,4 @@
-"""Code search through the API: lexical by identifier words, vector per model, hybrid RRF."""
+"""Code search through the API: lexical by identifier words, vector per model, hybrid fused."""
 
 import httpx
 import pytest
@@ -101,7 +101,8 @@ async def test_hybrid_fuses_three_lists_and_explains_each_result(indexed):
     top = results[0]
     assert set(top["ranks"]) == {"lexical", "vector_text", "vector_code"}
     assert sum(top["contribution"].values()) == pytest.approx(1.0, abs=1e-3)
-    scores = [hit["rrf_score"] for hit in results]
+    assert "rrf_score" not in top
+    scores = [hit["score"] for hit in results]
     assert scores == sorted(scores, reverse=True)
     assert [hit["rank"] for hit in results] == list(range(1, len(results) + 1))
     assert body["metadata"]["total_results"] == len(results)

@@ -62,7 +62,7 @@ async def test_index_search_and_walk_the_graph_to_a_caller(page: Page):
     await expect(top.get_by_test_id("hit-location")).to_contain_text("billing.py:4")
     await expect(top.locator("pre code.hljs")).to_be_visible()  # highlighted by highlight.js
     await expect(top.locator("pre code .hljs-keyword").first).to_have_text("def")
-    await expect(top.get_by_test_id("hit-scores")).to_contain_text("RRF")
+    await expect(top.get_by_test_id("hit-scores")).to_contain_text("Fused score")
     async with page.expect_response(lambda r: "kind=function" in r.url):
         await page.get_by_label("Kind").select_option("function")
     # Every block of the new results is highlighted again.

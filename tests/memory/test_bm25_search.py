@@ -5,7 +5,6 @@ Skipped, with the reason, where the test database has no BM25 indexes (a TEST_DA
 server without pg_textsearch, or `make install` without ../shared/vendor).
 """
 
-import time
 import uuid
 
 import asyncpg
@@ -131,21 +130,15 @@ async def test_a_query_without_words_finds_nothing_without_error(conn, client, b
     assert result["data"] == [] and result["meta"]["total_hits"] == 0
 
 
-async def test_a_hostile_query_costs_no_more_than_a_normal_one(conn, client, bm25):
-    """10k characters of punctuation go no further than Python; the API bounds a query at
-    2,000 characters and turns a NUL into a 422 (tests/core/test_hostile_input.py)."""
+async def test_a_hostile_query_finds_nothing_and_the_longest_query_works(conn, client, bm25):
+    """10k characters of punctuation match nothing, in either ranking, without error; the API
+    bounds a query at 2,000 characters and turns a NUL into a 422
+    (tests/core/test_hostile_input.py)."""
     await stored(client)
     hostile = "!@#$%^&*()_+-=[]{};':\",./<>?\\|`~" * 320
     assert len(hostile) >= 10_000
-
-    async def timed(query: str) -> float:
-        started = time.perf_counter()
-        for _ in range(20):
-            await lexical_matches(conn, query, None, k=10, ranking="bm25")
-        return time.perf_counter() - started
-
-    await timed("Caroline support group")  # warm
-    assert await timed(hostile) <= await timed("Caroline support group")
+    for ranking in RANKINGS:
+        assert await lexical_matches(conn, hostile, None, k=10, ranking=ranking) == []
     long_words = " ".join(["support"] * 250)  # the API's longest query, of words
     assert (await lexical(client, long_words[:2000]))["data"]
     nul = await client.post("/v1/search", json={"query": "support\u0000group", "mode": "lexical"})

@@ -63,9 +63,8 @@ async def test_hybrid_finds_exact_identifier_that_vector_search_misses(real_clie
     assert target not in vector_top  # near-identical texts: the number barely moves the vector
     hybrid_top = await ranked_ids(real_client, query=query, mode="hybrid", limit=5)
     # BM25 matches every order on "order" and "shipped", far below the number's score (3.3
-    # against 0.02); RRF fuses ranks alone, so the target comes near the top (second here),
-    # not always first: what the fusion makes of the scores is issue 14's second point.
-    assert target in hybrid_top
+    # against 0.02): score fusion keeps that gap, so the target comes first.
+    assert hybrid_top[0] == target
     lexical = await ranked_ids(real_client, query=query, mode="lexical", limit=5)
     assert lexical[0] == target
 

@@ -326,7 +326,7 @@ async def test_code_search_in_each_mode_with_filters(client):
     hybrid = await client.get(
         "/ui/code/search", params={"q": "invoice", "mode": "hybrid", "repository": "demo"}
     )
-    assert "<html" in hybrid.text and 'data-testid="score-rrf">' in hybrid.text
+    assert "<html" in hybrid.text and 'data-testid="score-fused">' in hybrid.text
     assert "Lexical</dt><dd>rank" in hybrid.text and "Vector (text)</dt>" in hybrid.text
     assert 'data-testid="score-contribution">' in hybrid.text
     assert "demo: " in hybrid.text and "other: " not in hybrid.text

@@ -26,7 +26,7 @@ async def hybrid(
     tuning: TuningDep,
     metrics: MetricsDep,
 ) -> HybridSearchResponse:
-    """Code by meaning and words: lexical, text-vector and code-vector lists fused by RRF."""
+    """Code by meaning and words: lexical, text-vector and code-vector lists fused by score."""
     return await service.hybrid_embed_first(
         database, embedders, request, tuning=tuning, metrics=metrics
     )

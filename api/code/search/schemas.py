@@ -70,12 +70,11 @@ class CodeHit(BaseModel):
     source_code: str
     metadata: dict[str, Any]
     score: float = Field(description="The ranking score of the method that produced the list.")
-    rrf_score: float | None = None
     lexical_score: float | None = None
     vector_similarity: float | None = None
     ranks: dict[str, int] | None = Field(default=None, description="Rank in each method (hybrid).")
     contribution: dict[str, float] | None = Field(
-        default=None, description="Share of the RRF score from each method (hybrid)."
+        default=None, description="Share of the fused score from each method (hybrid)."
     )
 
 

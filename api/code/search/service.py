@@ -1,4 +1,4 @@
-"""Code search: lexical (words of identifiers and comments), vector (either model), hybrid RRF.
+"""Code search: lexical (identifier words and comments), vector (either model), hybrid (fused).
 
 The server embeds the query when no vector is given (v1 did not, so its hybrid search was
 lexical in practice). The `*_embed_first` forms embed before taking a connection, so no pooled
@@ -27,7 +27,7 @@ from api.core.database import Database
 from api.core.errors import InvalidInput
 from api.core.metrics import Metrics
 from api.core.vectors import service as vectors
-from api.core.vectors.fusion import reciprocal_rank_fusion
+from api.core.vectors.fusion import score_fusion
 from api.core.vectors.schemas import Candidate, SearchTuning, VectorTarget
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Embedder, Vector
@@ -149,9 +149,11 @@ async def hybrid(
         "vector_text": request.vector_weight / 2,
         "vector_code": request.vector_weight / 2,
     }
-    fused = reciprocal_rank_fusion(
-        {name: [c.id for c in found] for name, found in rankings.items()},
-        k=tuning.rrf_k,
+    fused = score_fusion(
+        {
+            name: [(c.id, _higher_better(name, c)) for c in found]
+            for name, found in rankings.items()
+        },
         weights=weights,
     )[: request.top_k]
     scores = {name: {c.id: c.score for c in found} for name, found in rankings.items()}
@@ -160,18 +162,16 @@ async def hybrid(
     for rank, item in enumerate(fused, start=1):
         if item.key not in chunks:
             continue
-        parts = {m: weights[m] / (tuning.rrf_k + r) for m, r in item.ranks.items()}
         distances = [scores[m][item.key] for m in ("vector_text", "vector_code") if m in item.ranks]
         results.append(
             _hit(
                 chunks[item.key],
                 rank=rank,
                 score=item.score,
-                rrf_score=item.score,
                 lexical_score=scores.get("lexical", {}).get(item.key),
                 vector_similarity=1 - min(distances) if distances else None,
                 ranks=item.ranks,
-                contribution={m: round(v / item.score, 4) for m, v in parts.items()},
+                contribution=_shares(item.parts, item.score),
             )
         )
     metadata = {
@@ -185,6 +185,17 @@ async def hybrid(
     }
     _observe(metrics, "hybrid", started)
     return HybridSearchResponse(results=results, metadata=metadata)
+
+
+def _higher_better(method: str, candidate: Candidate) -> float:
+    """A candidate's score for fusion: the lexical score, or a vector's similarity (its
+    candidates carry the cosine distance)."""
+    return candidate.score if method == "lexical" else 1.0 - candidate.score
+
+
+def _shares(parts: dict[str, float], score: float) -> dict[str, float]:
+    """Each list's share of a fused score (all zero for a hit at the bottom of every list)."""
+    return {m: round(v / score, 4) if score else 0.0 for m, v in parts.items()}
 
 
 async def hybrid_embed_first(

@@ -78,7 +78,6 @@ class SearchTuning:
     ef_search: int = 64
     exact_max_rows: int = 5_000
     candidate_pool: int = 50
-    rrf_k: int = 60
     # ts_rank until start-up has seen the BM25 indexes: it runs on every schema at head.
     lexical_ranking: LexicalRanking = "ts_rank"
     large_tenants: LargeTenants = field(default_factory=LargeTenants, compare=False, repr=False)
@@ -91,7 +90,6 @@ class SearchTuning:
             ef_search=settings.hnsw_ef_search,
             exact_max_rows=settings.search_exact_max_rows,
             candidate_pool=settings.search_candidate_pool,
-            rrf_k=settings.search_rrf_k,
             lexical_ranking=lexical_ranking,
         )
 

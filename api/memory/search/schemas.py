@@ -58,8 +58,9 @@ class SearchHit(EventRead):
     score: float | None = Field(
         default=None,
         exclude_if=lambda value: value is None,
-        description="Ranking score, higher is better: RRF (hybrid), BM25 or ts_rank_cd (lexical), "
-        "similarity (vector).",
+        description="Ranking score, higher is better: the fused score (hybrid: each method's "
+        "score scaled to [0, 1] over its candidates, then weighted), BM25 or ts_rank_cd "
+        "(lexical), similarity (vector).",
     )
     ranks: dict[str, int] | None = Field(
         default=None,
