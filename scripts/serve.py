@@ -53,9 +53,12 @@ def main() -> None:
     )
 
 
-def spawn(env: dict[str, str], *, port: int, timeout: float = 60) -> subprocess.Popen[bytes]:
-    """Run this script in a child process (benchmarks, tests) and wait until it is ready."""
-    root = Path(__file__).resolve().parent.parent
+def spawn(
+    env: dict[str, str], *, port: int, timeout: float = 60, root: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Run this script in a child process (benchmarks, tests) and wait until it is ready;
+    `root`: another checkout's copy of it (a benchmark's baseline), this one's by default."""
+    root = root or Path(__file__).resolve().parent.parent
     child_env = {**os.environ, **env, "PORT": str(port)}
     process = subprocess.Popen([sys.executable, "-m", "scripts.serve"], cwd=root, env=child_env)
     deadline = time.monotonic() + timeout

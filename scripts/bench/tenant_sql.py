@@ -25,7 +25,7 @@ import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
 
-from api.core.database import APP_ROLE, TENANT, asyncpg_dsn, tenant_is
+from api.core.database import APP_ROLE, asyncpg_dsn, tenant_is
 from api.core.local_postgres import ensure_database, start_embedded_server
 from scripts.bench.search import BENCH_DIR, load_corpus, query_texts
 
@@ -80,9 +80,7 @@ async def session(url: str, tenant: str | None) -> tuple[asyncpg.Connection, dic
     tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", tenant)
     await conn.execute("SELECT set_config('mnemolite.tenant_id', $1, false)", str(tenant_id))
     await conn.execute(f"SET ROLE {APP_ROLE}")
-    sql = statements(tenant_is("e", tenant_id))
-    sql["set_tenant"] = statements(f"e.tenant_id = {TENANT}")["set_tenant"]
-    return conn, sql
+    return conn, statements(tenant_is("e", tenant_id))
 
 
 async def measure(urls: dict[str, str], queries: dict[str, list]) -> dict[str, dict[str, list]]:

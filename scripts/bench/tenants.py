@@ -37,7 +37,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +64,7 @@ from scripts.bench.search import (
     summary,
     vacuum_analyze,
 )
+from scripts.serve import spawn
 from scripts.service_client import auth_headers
 
 log = logging.getLogger("bench_tenants")
@@ -76,24 +76,8 @@ def start_checkout_server(
     checkout: Path, database_url: str, port: int = PORT
 ) -> subprocess.Popen[bytes]:
     """`make run` of another checkout (it migrates its database with its own migrations)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "EMBEDDING_MODE": "real",
-        "LOG_LEVEL": "warning",
-        "PORT": str(port),
-    }
-    process = subprocess.Popen([sys.executable, "-m", "scripts.serve"], cwd=checkout, env=env)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readiness", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise RuntimeError(f"the {checkout} server was not ready within 180 s")
+    env = {"DATABASE_URL": database_url, "EMBEDDING_MODE": "real", "LOG_LEVEL": "warning"}
+    return spawn(env, port=port, timeout=180, root=checkout)
 
 
 def empty_database(name: str) -> str:
