@@ -26,7 +26,9 @@ import numpy as np
 from pgvector.asyncpg import register_vector
 
 from api.core.database import APP_ROLE, asyncpg_dsn, tenant_is
+from api.core.lexical.repository import bm25_matches
 from api.core.local_postgres import ensure_database, start_embedded_server
+from api.memory.events.sql import filter_clause
 from scripts.bench.search import BENCH_DIR, load_corpus, query_texts
 
 # (database, tenant name or None before tenancy)
@@ -35,11 +37,13 @@ DATABASES = (
     ("mnemolite_bench_single", "default"),
     ("mnemolite_bench_tenants", "big"),
 )
+BM25_INDEX = "events_lexical_bm25"  # as api.memory.search.repository names it
 CAP = 5_001  # SEARCH_EXACT_MAX_ROWS + 1, as the exact search reads at most
 
 
-def statements(tenant: str) -> dict[str, str]:
-    """The search's statements, `tenant` the tenant condition ("TRUE" before tenancy)."""
+def statements(tenant: str, *, bm25: str | None = None) -> dict[str, str]:
+    """The search's statements, `tenant` the tenant condition ("TRUE" before tenancy); `bm25`
+    the lexical statement's own tenant condition where there is BM25 (none before tenancy)."""
     hnsw = f"""
         WITH nearest AS MATERIALIZED (
             SELECT e.id, e.embedding <=> $1 AS distance FROM events e
@@ -47,6 +51,20 @@ def statements(tenant: str) -> dict[str, str]:
             ORDER BY e.embedding <=> $1 LIMIT $2
         )
         SELECT id, distance FROM nearest ORDER BY distance, id"""
+    lexical = {}
+    if bm25 is not None:
+        matches = bm25_matches(table="events", alias="e", index=BM25_INDEX, where=bm25, wanted=50)
+        lexical["bm25 k=50"] = (
+            f"SELECT id, -distance AS rank FROM {matches} AS matches ORDER BY distance, id LIMIT 50"
+        )
+        # The statement's form until 2026-12-03, for comparison: a parameter LIMIT under a
+        # tie-breaker (no top k for the scan) and the score computed again in the select list.
+        lexical["bm25 k=50, earlier form"] = f"""
+            SELECT id, -distance AS rank FROM (
+                SELECT e.id, e.lexical_text <@> to_bm25query($1, '{BM25_INDEX}') AS distance
+                FROM events e WHERE {bm25}
+                ORDER BY e.lexical_text <@> to_bm25query($1, '{BM25_INDEX}'), e.id LIMIT $2
+            ) AS page WHERE distance < 0 ORDER BY distance, id"""
     return {
         "hnsw k=11": hnsw,
         "hnsw k=50": hnsw,
@@ -54,6 +72,7 @@ def statements(tenant: str) -> dict[str, str]:
             SELECT e.id, ts_rank_cd(e.search_text, q) AS rank
             FROM events e, websearch_to_tsquery('english', $1) q
             WHERE e.search_text @@ q AND {tenant} ORDER BY rank DESC, e.id LIMIT 50""",
+        **lexical,
         "fetch 10 by id": f"SELECT e.id, e.timestamp, e.content::text, e.metadata::text "
         f"FROM events e WHERE {tenant} AND e.id = ANY($1::uuid[])",
         "1% filter: exact, counted": f"""
@@ -74,13 +93,17 @@ async def session(url: str, tenant: str | None) -> tuple[asyncpg.Connection, dic
     named as a constant (the service names a tenant known to be large, as these are)."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
     await register_vector(conn)
-    await conn.execute("SET jit = off; SET hnsw.iterative_scan = relaxed_order")
+    await conn.execute(
+        "SET jit = off; SET hnsw.iterative_scan = relaxed_order; "
+        "SET plan_cache_mode = force_custom_plan"
+    )
     if tenant is None:
         return conn, statements("TRUE")
     tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", tenant)
     await conn.execute("SELECT set_config('mnemolite.tenant_id', $1, false)", str(tenant_id))
     await conn.execute(f"SET ROLE {APP_ROLE}")
-    return conn, statements(tenant_is("e", tenant_id))
+    # Lexical statements read the tenant from the setting, as the service's do.
+    return conn, statements(tenant_is("e", tenant_id), bm25=filter_clause(None, []))
 
 
 async def measure(urls: dict[str, str], queries: dict[str, list]) -> dict[str, dict[str, list]]:
@@ -100,17 +123,20 @@ async def measure(urls: dict[str, str], queries: dict[str, list]) -> dict[str, d
             "hnsw k=11": [(v, 11) for v in vectors],
             "hnsw k=50": [(v, 50) for v in vectors],
             "lexical k=50": [(t,) for t in texts],
+            "bm25 k=50": [(t,) for t in texts],
+            "bm25 k=50, earlier form": [(t, 50) for t in texts],
             "1% filter: exact, counted": list(zip(vectors, filters, strict=True)),
             "set_tenant": [()] * len(vectors),
         }
         times: dict[str, dict[str, list[float]]] = {d: {} for d in sessions}
         order = list(sessions)
-        for name in statements("TRUE"):
-            for database in order:
+        for name in statements("TRUE", bm25="TRUE"):
+            having = [d for d in order if name in sessions[d][1]]
+            for database in having:
                 times[database][name] = []
             for index in range(len(vectors)):
-                shift = index % len(order)
-                for database in order[shift:] + order[:shift]:
+                shift = index % len(having)
+                for database in having[shift:] + having[:shift]:
                     conn, sql = sessions[database]
                     args = (ids[database][index],) if name == "fetch 10 by id" else None
                     started = time.perf_counter()
@@ -141,7 +167,7 @@ async def run(count: int, passes: int) -> None:
     # The first pass warms every cache; the last is reported.
     for _ in range(passes):
         results = await measure(urls, queries)
-    names = list(next(iter(results.values())))
+    names = list(statements("TRUE", bm25="TRUE"))
     print(
         f"Date: {datetime.now(UTC).isoformat(timespec='seconds')} · bare SQL, one connection, "
         f"{count} statements each, interleaved, pass {passes} of {passes}\n"
@@ -151,6 +177,8 @@ async def run(count: int, passes: int) -> None:
     for name in names:
         cells = [
             f"{statistics.median(results[d][name]):.2f} / {percentile(results[d][name], 0.95):.2f}"
+            if name in results[d]
+            else "-"
             for d, _ in DATABASES
         ]
         print(f"| {name} | " + " | ".join(cells) + " |")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from api.core.schema.service import lexical_ranking
+from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from api.core.vectors.schemas import LexicalRanking
 from api.memory.events.schemas import EventFilters
 from api.memory.search.repository import lexical_matches
@@ -143,3 +144,44 @@ async def test_a_hostile_query_finds_nothing_and_the_longest_query_works(conn, c
     assert (await lexical(client, long_words[:2000]))["data"]
     nul = await client.post("/v1/search", json={"query": "support\u0000group", "mode": "lexical"})
     assert nul.status_code == 422
+
+
+# Each plan the planner may choose for a BM25 statement, forced: the ordered BM25 scan (where
+# the score comes from the scan) and a sort of the filtered rows (where it must be computed).
+PLANS = {
+    "bm25 scan": "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; "
+    "SET LOCAL enable_sort = off",
+    "sort": "SET LOCAL enable_indexscan = off",
+}
+
+
+async def direct_scores(conn: asyncpg.Connection, query: str) -> dict[uuid.UUID, float]:
+    """Every event's BM25 score, computed row by row by pg_textsearch's operator."""
+    records = await conn.fetch(
+        "SELECT id, -(lexical_text <@> to_bm25query($1, 'events_lexical_bm25')) AS score "
+        "FROM events WHERE tenant_id = $2",
+        query,
+        DEFAULT_TENANT_ID,
+    )
+    return {r["id"]: r["score"] for r in records if r["score"] > 0}
+
+
+@pytest.mark.parametrize("plan", PLANS)
+async def test_scores_are_bm25s_whichever_plan_reads_the_rows(conn, client, bm25, plan):
+    """The scan's own score (`bm25_get_current_score()`) is used only where the scan produced
+    the row; under a sort it would be one stale value on every row, and the rows are scored
+    again (api/core/lexical/repository.py). Either way: the operator's scores, in order."""
+    await stored(client)
+    for extra in range(12):  # enough rows that "support" ranks by more than one score
+        await create(client, f"support note {extra} " + "filler " * extra)
+    query = "Caroline support group"
+    expected = await direct_scores(conn, query)
+    best = sorted(expected.items(), key=lambda item: (-item[1], item[0]))[:8]
+    async with conn.transaction():
+        await conn.execute(PLANS[plan])
+        found = await lexical_matches(conn, query, None, k=8, ranking="bm25")
+        # The next page continues the same order.
+        second = await lexical_matches(conn, query, None, k=4, offset=4, ranking="bm25")
+    assert [c.id for c in found] == [event_id for event_id, _ in best]
+    assert [c.score for c in found] == pytest.approx([score for _, score in best], rel=1e-4)
+    assert [c.id for c in second] == [c.id for c in found[4:8]]

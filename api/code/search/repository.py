@@ -11,6 +11,7 @@ import asyncpg
 
 from api.code.search.schemas import CodeFilters
 from api.core.database import TENANT
+from api.core.lexical.repository import bm25_matches
 from api.core.vectors.repository import Where
 from api.core.vectors.schemas import Candidate, LexicalRanking, VectorTarget
 
@@ -111,34 +112,38 @@ async def _bm25(
     scan, the trigram GIN), at most NAME_POOL rows each, then reranked together."""
     params: list[Any] = [words, query, match_names]
     where = filter_clause(filters, params)
-    params += [max(k, NAME_POOL), NAME_WEIGHT, k]
-    pool, weight, limit = (f"${n}" for n in range(len(params) - 2, len(params) + 1))
-    distance = f"c.lexical_text <@> to_bm25query($1, '{BM25_INDEX}')"
+    pool = max(k, NAME_POOL)
+    params += [pool, NAME_WEIGHT, k]
+    pool_ref, weight, limit = (f"${n}" for n in range(len(params) - 2, len(params) + 1))
+    matches = bm25_matches(
+        table="code_chunks",
+        alias="c",
+        index=BM25_INDEX,
+        where=f"c.tenant_id = {TENANT} AND {where}",
+        wanted=pool,
+        carry=("qualified_name",),
+    )
+    # A name among the NAME_POOL most similar that BM25 matched too is kept once, with its BM25
+    # score. (Names past the pool cannot reach the top k <= pool: the pool's names all score
+    # at least as much.)
     records = await conn.fetch(
         f"""
-        WITH ranked AS (
-            SELECT c.id, c.qualified_name, {distance} AS distance
-            FROM code_chunks c
-            WHERE c.tenant_id = {TENANT} AND {where}
-            ORDER BY {distance}, c.id
-            LIMIT {pool}
-        ), matched AS (
-            -- Matches only, tested on the page's rows (see api/memory/search/repository.py).
-            SELECT id, qualified_name, -distance AS bm25 FROM ranked WHERE distance < 0
-        ), named AS (
-            SELECT c.id, c.qualified_name, 0::float8 AS bm25
-            FROM code_chunks c
-            WHERE $3 AND c.tenant_id = {TENANT} AND $2 <% c.qualified_name AND {where}
-              AND c.id NOT IN (SELECT id FROM matched)
-            ORDER BY word_similarity($2, c.qualified_name) DESC, c.id
-            LIMIT {pool}
-        ), candidates AS (
-            SELECT * FROM matched UNION ALL SELECT * FROM named
-        )
         SELECT id,
                coalesce(bm25 / nullif(max(bm25) OVER (), 0), 0)
                + {weight} * word_similarity($2, qualified_name) AS score
-        FROM candidates
+        FROM (
+            SELECT DISTINCT ON (id) id, qualified_name, bm25 FROM (
+                (SELECT id, qualified_name, -distance AS bm25 FROM {matches} AS matches
+                 ORDER BY distance, id LIMIT {pool_ref})
+                UNION ALL
+                (SELECT c.id, c.qualified_name, 0::float8 AS bm25
+                 FROM code_chunks c
+                 WHERE $3 AND c.tenant_id = {TENANT} AND $2 <% c.qualified_name AND {where}
+                 ORDER BY word_similarity($2, c.qualified_name) DESC, c.id
+                 LIMIT {pool_ref})
+            ) AS found
+            ORDER BY id, bm25 DESC
+        ) AS candidates
         ORDER BY score DESC, id
         LIMIT {limit}
         """,

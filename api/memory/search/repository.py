@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from api.core.database import TENANT
+from api.core.lexical.repository import bm25_matches
 from api.core.vectors.repository import Where
 from api.core.vectors.schemas import Candidate, LexicalRanking, VectorTarget
 from api.embeddings.protocol import Vector
@@ -61,21 +62,10 @@ async def lexical_matches(
     params += [k, offset]
     page = f"LIMIT ${len(params) - 1} OFFSET ${len(params)}"
     if ranking == "bm25":
-        distance = f"e.lexical_text <@> to_bm25query($1, '{BM25_INDEX}')"
-        # `distance < 0`: a row that shares no word scores 0. BM25's ordered index scan never
-        # returns one, but a plan that sorts the filtered rows instead (a selective filter)
-        # does, after every match. Tested outside the page, on its rows only: inside, each row
-        # the scan visits is scored once more (6.0 against 2.8 ms for 50 rows of 2,760,
-        # docs/architecture.md).
-        sql = f"""
-            SELECT id, -distance AS rank FROM (
-                SELECT e.id, {distance} AS distance FROM events e
-                WHERE {where}
-                ORDER BY {distance}, e.id {page}
-            ) AS page
-            WHERE distance < 0
-            ORDER BY distance, id
-        """
+        matches = bm25_matches(
+            table="events", alias="e", index=BM25_INDEX, where=where, wanted=k + offset
+        )
+        sql = f"SELECT id, -distance AS rank FROM {matches} AS matches ORDER BY distance, id {page}"
     else:
         sql = f"""
             SELECT e.id, ts_rank_cd(e.search_text, q) AS rank
