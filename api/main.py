@@ -37,6 +37,7 @@ from api.core.migrations import head_revision
 from api.core.security import ApiKeyMiddleware, install_openapi_security, warn_if_exposed
 from api.core.tenancy.limits import RateLimiter
 from api.core.tenancy.router import router as admin_router
+from api.core.tenancy.service import TenantDirectory
 from api.core.vectors.schemas import SearchTuning
 from api.embeddings.factory import Embedders
 from api.memory.events.router import router as events_router
@@ -155,6 +156,8 @@ def create_app(
     app.state.search_tuning = SearchTuning.from_settings(settings)
     app.state.schema_head = head_revision()
     app.state.mcp_backend = None
+    # Shared by the access check (X-Tenant) and the admin routes, which forget what they change.
+    app.state.tenant_directory = TenantDirectory()
 
     def mcp_backend() -> Backend:
         backend: Backend | None = app.state.mcp_backend
@@ -193,6 +196,7 @@ def create_app(
         metrics_public=settings.metrics_public,
         metrics=metrics,
         limiter=RateLimiter.from_settings(settings),
+        tenants=app.state.tenant_directory,
     )
     app.add_middleware(BrowserGuardMiddleware, policy=hosts)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

@@ -81,7 +81,10 @@ async def started(
         async with pool.acquire() as conn:
             await ensure_schema(conn, dimension=settings.embedding_dimension)
             ranking = await lexical_ranking(conn)
-        if ranking != "bm25":
+        if settings.search_lexical_ranking == "ts_rank":
+            ranking = "ts_rank"
+            log.info("lexical_ranking_chosen", lexical_ranking=ranking)
+        elif ranking != "bm25":
             log.warning("lexical_ranking_fallback", lexical_ranking=ranking, hint=BM25_HINT)
         if embedders is None:
             owned = await asyncio.to_thread(build_embedders, settings, metrics)

@@ -124,6 +124,10 @@ async def app(
     application = create_app(
         settings, embedders=embedders, database_url=database_url, metrics=metrics
     )
+    # Between tests the tenants are deleted straight in the database, as another process
+    # would: this app, shared by the tests, must not remember their names for the seconds it
+    # otherwise would (tests/core/test_tenant_directory.py tests that memory on apps of its own).
+    application.state.tenant_directory.ttl_seconds = 0
     async with LifespanManager(application) as manager:
         yield manager.app  # type: ignore[misc]
 

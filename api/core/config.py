@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(default=64, ge=1, le=1000)
     search_exact_max_rows: int = Field(default=5_000, ge=0)
     search_candidate_pool: int = Field(default=50, ge=1, le=1000)
+    # auto: BM25 where the database has its indexes, else ts_rank. ts_rank: always the web-search
+    # form (every word, "phrases", -not), also where BM25 could rank.
+    search_lexical_ranking: Literal["auto", "ts_rank"] = "auto"
 
     # Limits
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

@@ -185,6 +185,18 @@ async def _query_canceled(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _foreign_key(request: Request, exc: Exception) -> JSONResponse:
+    """A write into a tenant deleted since the request resolved it (another process may have
+    resolved its name a few seconds earlier: api.core.tenancy.service.TenantDirectory)."""
+    constraint = getattr(exc, "constraint_name", None) or ""
+    if constraint.endswith("_tenant_fkey"):
+        return JSONResponse(
+            error_body("not_found", "The tenant was deleted; nothing was written."),
+            status_code=404,
+        )
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path)
     return JSONResponse(internal_error_body(), status_code=500)
@@ -195,6 +207,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(asyncpg.exceptions.QueryCanceledError, _query_canceled)
+    app.add_exception_handler(asyncpg.exceptions.ForeignKeyViolationError, _foreign_key)
     for exc_type in (
         asyncpg.exceptions.UntranslatableCharacterError,
         asyncpg.exceptions.CharacterNotInRepertoireError,

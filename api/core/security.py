@@ -213,12 +213,14 @@ class ApiKeyMiddleware:
         metrics_public: bool,
         metrics: Metrics,
         limiter: RateLimiter | None = None,
+        tenants: tenancy.TenantDirectory | None = None,
     ) -> None:
         self.app = app
         self.api_key = api_key
         self.metrics_public = metrics_public
         self.metrics = metrics
         self.limiter = limiter or RateLimiter(rate=0, burst=0)
+        self.tenants = tenants or tenancy.TenantDirectory()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _route_path(scope) if scope["type"] in ("http", "websocket") else ""
@@ -316,7 +318,7 @@ class ApiKeyMiddleware:
             if chosen and chosen != principal.tenant_name:
                 with contextlib.suppress(TenantNotFound):  # deleted since: the default one
                     database = self._database(scope)
-                    return tenancy.operator(await tenancy.tenant_named(database, chosen))
+                    return tenancy.operator(await self.tenants.named(database, chosen))
             return principal
         if not name or name == principal.tenant_name:
             return principal
@@ -325,7 +327,7 @@ class ApiKeyMiddleware:
                 f"This key belongs to tenant {principal.tenant_name!r}: it cannot act on "
                 "another tenant (leave X-Tenant out)."
             )
-        return tenancy.operator(await tenancy.tenant_named(self._database(scope), name))
+        return tenancy.operator(await self.tenants.named(self._database(scope), name))
 
     def _database(self, scope: Scope) -> Database:
         pool = scope.get("state", {}).get("pool")

@@ -80,8 +80,15 @@ def vacuum_analyze(database_url: str) -> None:
         cursor.execute("VACUUM ANALYZE events")
 
 
-def start_server(database_url: str, port: int = PORT) -> subprocess.Popen[bytes]:
-    env = {"DATABASE_URL": database_url, "EMBEDDING_MODE": "real", "LOG_LEVEL": "warning"}
+def start_server(
+    database_url: str, port: int = PORT, *, lexical_ranking: str = "auto"
+) -> subprocess.Popen[bytes]:
+    env = {
+        "DATABASE_URL": database_url,
+        "EMBEDDING_MODE": "real",
+        "LOG_LEVEL": "warning",
+        "SEARCH_LEXICAL_RANKING": lexical_ranking,
+    }
     return spawn(env, port=port, timeout=120)
 
 

@@ -293,7 +293,7 @@ def start_servers(
             if name == "before":
                 process = start_checkout_server(args.baseline, url, port)
             else:
-                process = start_server(url, port)
+                process = start_server(url, port, lexical_ranking=args.lexical_ranking)
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             servers.append(Server(name, process, connection, kinds, tenant))
     except BaseException:
@@ -328,6 +328,13 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="a checkout of the code before tenancy")
     parser.add_argument(
         "--reuse", action="store_true", help="query the databases of the last run (no loading)"
+    )
+    parser.add_argument(
+        "--lexical-ranking",
+        choices=["auto", "ts_rank"],
+        default="auto",
+        help="SEARCH_LEXICAL_RANKING of this code's services: ts_rank ranks as the code before "
+        "tenancy does, so hybrid's ratio is tenancy's cost alone",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -366,6 +373,7 @@ def main() -> None:
         "events": len(rows),
         "small_tenants": args.small_tenants,
         "rounds": args.rounds,
+        "lexical_ranking": args.lexical_ranking,
         "single": median_rounds(rounds["single"]),
         "tenants": median_rounds(rounds["tenants"]),
         "before": median_rounds(rounds["before"]) if rounds["before"] else None,
@@ -384,7 +392,8 @@ def print_markdown(report: dict[str, Any]) -> None:
     lines = [
         f"Date: {report['date']} · machine: {report['machine']} · single tenant: "
         f"{report['events']} events · many tenants: `big` with {report['events']} and "
-        f"{report['small_tenants']} tenants of {report['events'] // report['small_tenants']}",
+        f"{report['small_tenants']} tenants of {report['events'] // report['small_tenants']}"
+        f" · this code's lexical ranking: {report['lexical_ranking']}",
         "",
         "| query | before tenancy P95 ms | single tenant P95 ms | `big` of many P95 ms "
         "| ratio to before | ratio to single | recall@10 (before / single / tenants) "

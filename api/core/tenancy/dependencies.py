@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from api.core.database import PRINCIPAL_SCOPE_KEY
 from api.core.errors import AppError
 from api.core.tenancy.schemas import Principal
+from api.core.tenancy.service import TenantDirectory
 
 
 async def get_principal(request: Request) -> Principal:
@@ -17,3 +18,11 @@ async def get_principal(request: Request) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_tenant_directory(request: Request) -> TenantDirectory:
+    directory: TenantDirectory = request.app.state.tenant_directory
+    return directory
+
+
+TenantDirectoryDep = Annotated[TenantDirectory, Depends(get_tenant_directory)]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from api.core.database import Database, DatabaseDep
 from api.core.tenancy import service
-from api.core.tenancy.dependencies import PrincipalDep
+from api.core.tenancy.dependencies import PrincipalDep, TenantDirectoryDep
 from api.core.tenancy.exceptions import TenantNotFound
 from api.core.tenancy.schemas import (
     KeyCreate,
@@ -35,15 +35,22 @@ async def list_tenants(database: DatabaseDep) -> TenantList:
 
 
 @router.patch("/tenants/{name}", response_model=TenantRead)
-async def update_tenant(name: str, request: TenantUpdate, database: DatabaseDep) -> TenantRead:
+async def update_tenant(
+    name: str, request: TenantUpdate, database: DatabaseDep, directory: TenantDirectoryDep
+) -> TenantRead:
     """Set a tenant's own quotas (operator key only); a field left out takes the default."""
-    return await service.update_settings(database, name, request.settings)
+    updated = await service.update_settings(database, name, request.settings)
+    directory.forget(name)
+    return updated
 
 
 @router.delete("/tenants/{name}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_tenant(name: str, database: DatabaseDep) -> Response:
+async def delete_tenant(
+    name: str, database: DatabaseDep, directory: TenantDirectoryDep
+) -> Response:
     """Delete a tenant and everything it owns (operator key only; not `default`)."""
     await service.delete_tenant(database, name)
+    directory.forget(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
