@@ -25,6 +25,7 @@ import asyncpg
 import numpy as np
 from pgvector.asyncpg import register_vector
 
+from api.core.config import Settings
 from api.core.database import APP_ROLE, asyncpg_dsn, tenant_is
 from api.core.lexical.repository import bm25_matches
 from api.core.local_postgres import ensure_database, start_embedded_server
@@ -93,9 +94,10 @@ async def session(url: str, tenant: str | None) -> tuple[asyncpg.Connection, dic
     named as a constant (the service names a tenant known to be large, as these are)."""
     conn = await asyncpg.connect(asyncpg_dsn(url))
     await register_vector(conn)
+    ef_search = Settings.model_fields["hnsw_ef_search"].default  # the service's session default
     await conn.execute(
-        "SET jit = off; SET hnsw.iterative_scan = relaxed_order; "
-        "SET plan_cache_mode = force_custom_plan"
+        f"SET jit = off; SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = {ef_search};"
+        " SET plan_cache_mode = force_custom_plan"
     )
     if tenant is None:
         return conn, statements("TRUE")
