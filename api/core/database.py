@@ -175,11 +175,6 @@ async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
         # iterative scans keep filtered HNSW queries from losing rows.
         "hnsw.ef_search": str(settings.hnsw_ef_search),
         "hnsw.iterative_scan": "relaxed_order",
-        # Every statement planned when it runs, with its values: pg_textsearch hands its
-        # ordered scan the LIMIT only while planning, so a cached generic plan scores 1,000
-        # matches for a top 64 (api/core/lexical/repository.py). Planning these statements
-        # costs tens of microseconds; vector search measured the same either way.
-        "plan_cache_mode": "force_custom_plan",
     }
     if settings.db_statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)

@@ -11,7 +11,7 @@ import asyncpg
 
 from api.code.search.schemas import CodeFilters
 from api.core.database import TENANT
-from api.core.lexical.repository import bm25_matches
+from api.core.lexical.repository import bm25_matches, fetch_fresh
 from api.core.vectors.repository import Where
 from api.core.vectors.schemas import Candidate, LexicalRanking, VectorTarget
 
@@ -126,7 +126,8 @@ async def _bm25(
     # A name among the NAME_POOL most similar that BM25 matched too is kept once, with its BM25
     # score. (Names past the pool cannot reach the top k <= pool: the pool's names all score
     # at least as much.)
-    records = await conn.fetch(
+    records = await fetch_fresh(
+        conn,
         f"""
         SELECT id,
                coalesce(bm25 / nullif(max(bm25) OVER (), 0), 0)

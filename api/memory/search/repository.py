@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from api.core.database import TENANT
-from api.core.lexical.repository import bm25_matches
+from api.core.lexical.repository import bm25_matches, fetch_fresh
 from api.core.vectors.repository import Where
 from api.core.vectors.schemas import Candidate, LexicalRanking, VectorTarget
 from api.embeddings.protocol import Vector
@@ -73,7 +73,10 @@ async def lexical_matches(
             WHERE e.search_text @@ q AND {where}
             ORDER BY rank DESC, e.id {page}
         """
-    records = await conn.fetch(sql, *params)
+    if ranking == "bm25":
+        records = await fetch_fresh(conn, sql, *params)
+    else:
+        records = await conn.fetch(sql, *params)
     return [Candidate(record["id"], record["rank"]) for record in records]
 
 
