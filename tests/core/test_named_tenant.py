@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from api.core.database import TENANT, init_service_connection, set_tenant, tenant_is
+from api.core.schema.service import lexical_ranking
 from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from api.core.vectors import repository
-from api.core.vectors.schemas import VectorTarget
+from api.core.vectors.schemas import LexicalRanking, VectorTarget
+from api.memory.search.repository import lexical_matches
 
 EVENTS = VectorTarget("events", "e", "embedding")
 
@@ -74,5 +76,39 @@ async def test_a_named_tenant_gets_its_own_rows_and_no_other_tenants(
         assert any("One-Time Filter" in line and "current_setting" in line for line in plan), plan
         per_row = [line for line in plan if "current_setting" in line and "One-Time" not in line]
         assert per_row == [], plan
+    finally:
+        await service.close()
+
+
+@pytest.mark.parametrize("ranking", ["bm25", "ts_rank"])
+async def test_a_named_tenants_lexical_search_finds_the_same_rows_and_no_other_tenants(
+    database_url: str, conn: asyncpg.Connection, ranking: LexicalRanking
+):
+    if ranking == "bm25" and await lexical_ranking(conn) != "bm25":
+        pytest.skip("the test database has no BM25 indexes (pg_textsearch not available)")
+    other = await conn.fetchval("INSERT INTO tenants (name) VALUES ('acme') RETURNING id")
+    for tenant_id, owner in ((DEFAULT_TENANT_ID, "default"), (other, "acme")):
+        await set_tenant(conn, tenant_id)
+        await conn.execute(
+            "INSERT INTO events (content) SELECT jsonb_build_object('text', "
+            "format('support ticket %s of %s, priority %s', i, $1::text, i % 3)) "
+            "FROM generate_series(1, 30) AS i",
+            owner,
+        )
+    service = await asyncpg.connect(database_url)
+    try:
+        await init_service_connection(service)
+        await set_tenant(service, DEFAULT_TENANT_ID)
+
+        async def found(named):
+            matches = await lexical_matches(
+                service, "support ticket priority", None, k=40, ranking=ranking, named=named
+            )
+            return [(c.id, round(c.score, 5)) for c in matches]
+
+        unnamed = await found(None)
+        assert len(unnamed) == 30
+        assert await found(DEFAULT_TENANT_ID) == unnamed
+        assert await found(other) == []  # the policy still holds the connection's tenant
     finally:
         await service.close()

@@ -7,11 +7,12 @@ search may import it, where importing events' repository would be a sibling's re
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import structlog
 
-from api.core.database import TENANT
+from api.core.database import tenant_is
 from api.core.json_limits import JsonLimitError, load_stored
 from api.memory.events.exceptions import UnrenderableEvent
 from api.memory.events.schemas import EventFilters, EventRead
@@ -67,12 +68,16 @@ def to_events(records: Sequence[asyncpg.Record]) -> list[EventRead | None]:
     return events
 
 
-def filter_clause(filters: EventFilters | None, params: list[Any]) -> str:
+def filter_clause(
+    filters: EventFilters | None, params: list[Any], *, named: UUID | None = None
+) -> str:
     """SQL conditions for `filters`, appending their values to `params` as bind parameters.
 
     The conditions start with the connection's tenant, so every query built on them is scoped
-    to it (the vector search adds the same condition itself; the planner merges the two)."""
-    conditions = [f"e.tenant_id = {TENANT}"]
+    to it (the vector search adds the same condition itself; the planner merges the two);
+    `named`: the connection's tenant named as a constant, for a tenant known to be large
+    (`api.core.database.tenant_is`)."""
+    conditions = [tenant_is("e", named)]
     if filters is None:
         return conditions[0]
     if filters.metadata:

@@ -43,6 +43,7 @@ async def lexical_matches(
     offset: int = 0,
     near: tuple[Vector, float] | None = None,
     ranking: LexicalRanking,
+    named: UUID | None = None,
 ) -> list[Candidate]:
     """Lexical matches of `query`, best first, scored higher-is-better.
 
@@ -50,12 +51,13 @@ async def lexical_matches(
     over `lexical_text`. ts_rank (no pg_textsearch): the matches of the query read as a web
     search (every word, `"phrases"`, `-not`), by ts_rank_cd over `search_text`. Either way a
     query without a word returns [] without a round trip.
-    `near` = (vector, max_distance) keeps only matches within that cosine distance.
+    `near` = (vector, max_distance) keeps only matches within that cosine distance; `named`,
+    the connection's tenant when it is known to be large (`api.core.database.tenant_is`).
     """
     if not WORD.search(query):
         return []
     params: list[Any] = [query]
-    where = filter_clause(filters, params)
+    where = filter_clause(filters, params, named=named)
     if near is not None:
         params += [near[0], near[1]]
         where += f" AND e.embedding <=> ${len(params) - 1} <= ${len(params)}"

@@ -1,10 +1,11 @@
 """Event search: vector, lexical, hybrid (score fusion) and filter-only queries."""
 
 import time
+from uuid import UUID
 
 import asyncpg
 
-from api.core.database import Database
+from api.core.database import Database, connection_tenant
 from api.core.errors import InvalidInput
 from api.core.metrics import Metrics
 from api.core.vectors import service as vectors
@@ -177,6 +178,7 @@ async def _lexical(
         k=request.limit + 1,
         offset=request.offset,
         ranking=tuning.lexical_ranking,
+        named=_named(conn, tuning),
     )
     page = matches[: request.limit]
     events = await repository.fetch_events(
@@ -205,6 +207,7 @@ async def _hybrid(
         k=pool,
         near=None if threshold is None else (vector, threshold),
         ranking=tuning.lexical_ranking,
+        named=_named(conn, tuning),
     )
     fused = score_fusion(
         {
@@ -224,6 +227,13 @@ async def _hybrid(
         event, distance = events[item.key]
         hits.append(_hit(event, distance=distance, score=item.score, ranks=item.ranks))
     return hits, len(fused) > request.offset + request.limit, found.strategy
+
+
+def _named(conn: asyncpg.Connection, tuning: SearchTuning) -> UUID | None:
+    """The connection's tenant, to be named in a lexical statement, when vector search has
+    seen it hold more events than an exact search reads (as vector statements name it)."""
+    tenant = connection_tenant(conn)
+    return tenant if tuning.large_tenants.holds(tenant, "events") else None
 
 
 def _within(candidates: list[Candidate], threshold: float | None) -> list[Candidate]:
