@@ -78,21 +78,15 @@ async def test_without_a_bm25_index_start_up_falls_back_and_says_so(
     assert "docs/operations.md" in warning["hint"]
 
 
-async def test_search_lexical_ranking_ts_rank_is_kept_where_bm25_could_rank(
-    database_url, settings, embedders
-):
+async def test_search_lexical_ranking_ts_rank_is_kept_where_bm25_could_rank(database_url, app_with):
     if not await bm25_available(database_url):
         pytest.skip("pg_textsearch is not loaded on the test server")
-    chosen = settings.model_copy(update={"search_lexical_ranking": "ts_rank"})
-    app = create_app(chosen, embedders=embedders, database_url=database_url)
     with capture_logs() as logs:
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                health = (await client.get("/health")).json()
-                await client.post("/v1/events", json={"content": {"text": "support group"}})
-                body = {"query": '"support group" -cancelled', "mode": "lexical"}
-                result = (await client.post("/v1/search", json=body)).json()
+        async with app_with(search_lexical_ranking="ts_rank") as client:
+            health = (await client.get("/health")).json()
+            await client.post("/v1/events", json={"content": {"text": "support group"}})
+            body = {"query": '"support group" -cancelled', "mode": "lexical"}
+            result = (await client.post("/v1/search", json=body)).json()
     assert health["services"]["search"] == {"lexical_ranking": "ts_rank"}
     assert result["meta"]["lexical_ranking"] == "ts_rank" and len(result["data"]) == 1
     assert not [entry for entry in logs if entry["event"] == "lexical_ranking_fallback"]
