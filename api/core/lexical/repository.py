@@ -23,13 +23,14 @@ from typing import Any
 
 import asyncpg
 
-# The least scan: below it, rounding up costs nothing measurable.
+# The least scan: below it, scanning a few rows more costs nothing measurable.
 MIN_SCAN_LIMIT = 16
 
 
 def scan_limit(wanted: int) -> int:
-    """The scan's LIMIT for `wanted` rows: a power of two, so a handful of statements (each
-    `wanted` would otherwise be a statement of its own) cover every page size and offset."""
+    """The scan's LIMIT for `wanted` rows: the next power of two, so that rows tied with the
+    last one wanted are mostly among the scanned ones and the caller's `id` order decides
+    between them, not the scan's."""
     if wanted < 1:
         raise ValueError(f"wanted must be positive, not {wanted}")
     return max(MIN_SCAN_LIMIT, 1 << (wanted - 1).bit_length())
