@@ -142,9 +142,12 @@ async def measure(urls: dict[str, str], queries: dict[str, list]) -> dict[str, d
                     args = (ids[database][index],) if name == "fetch 10 by id" else None
                     # BM25 statements are prepared for each run, as the service prepares them
                     # (api/core/lexical/repository.py); the earlier form was a cached one.
-                    fetch = fetch_fresh if name == "bm25 k=50" else type(conn).fetch
+                    values = args or shared[name][index]
                     started = time.perf_counter()
-                    await fetch(conn, sql[name], *(args or shared[name][index]))
+                    if name == "bm25 k=50":
+                        await fetch_fresh(conn, sql[name], *values)
+                    else:
+                        await conn.fetch(sql[name], *values)
                     times[database][name].append((time.perf_counter() - started) * 1000)
         return times
     finally:
