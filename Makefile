@@ -30,6 +30,7 @@ help:
 	@echo "make tenant name=N | tenants | delete-tenant name=N yes=1   tenants (operator)"
 	@echo "make key tenant=T role=read|write|admin [label=L] [expires=ISO]   a key, shown once"
 	@echo "make keys tenant=T | rotate-key tenant=T id=K | revoke-key tenant=T id=K"
+	@echo "make tenant-index name=N [drop=1] | tenant-indexes [prune=1]   a large tenant's own BM25 index"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -137,7 +138,7 @@ partition-check: $(STAMP)
 	$(BIN)/python -m scripts.partition_check
 
 # == tenants and their API keys, on the database directly (docs/api.md, "Tenants and keys") ==
-.PHONY: tenant tenants delete-tenant key keys rotate-key revoke-key
+.PHONY: tenant tenants delete-tenant key keys rotate-key revoke-key tenant-index tenant-indexes
 TENANTS := $(BIN)/python -m scripts.tenants
 
 tenant: $(STAMP)
@@ -167,6 +168,14 @@ rotate-key: $(STAMP)
 revoke-key: $(STAMP)
 	@test -n "$(tenant)" -a -n "$(id)" || (echo 'usage: make revoke-key tenant=T id=KEY_ID'; exit 2)
 	$(TENANTS) revoke "$(tenant)" "$(id)"
+
+# A large tenant's own BM25 index (docs/operations.md): built while the service runs.
+tenant-index: $(STAMP)
+	@test -n "$(name)" || (echo 'usage: make tenant-index name=NAME [drop=1]'; exit 2)
+	$(TENANTS) lexical-index "$(name)" $(if $(filter 1 yes true,$(drop)),--drop)
+
+tenant-indexes: $(STAMP)
+	$(TENANTS) lexical-indexes $(if $(filter 1 yes true,$(prune)),--prune)
 
 # == operations: export, import and model switch ==
 .PHONY: export import switch-model

@@ -13,6 +13,13 @@ Usage:
   python -m scripts.tenants keys TENANT
   python -m scripts.tenants rotate TENANT KEY_ID
   python -m scripts.tenants revoke TENANT KEY_ID
+  python -m scripts.tenants lexical-index TENANT [--drop]
+  python -m scripts.tenants lexical-indexes [--prune]
+
+`lexical-index` gives a large tenant a BM25 index of its own (docs/operations.md, "A large
+tenant's own BM25 index"); it builds while the service runs and writes go on. `delete` drops
+the tenant's own index too; `lexical-indexes --prune` drops those of tenants deleted otherwise
+(through the admin API, whose role may not drop an index).
 """
 
 import argparse
@@ -27,6 +34,7 @@ from pydantic import ValidationError
 from api.core.config import get_settings
 from api.core.database import Database, asyncpg_dsn, init_connection
 from api.core.errors import AppError
+from api.core.lexical import service as lexical
 from api.core.log_setup import configure_logging
 from api.core.metrics import create_metrics
 from api.core.schema.service import SchemaMismatch, ensure_schema
@@ -57,6 +65,11 @@ def parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("tenant")
         command.add_argument("key_id", type=UUID)
+    own = commands.add_parser("lexical-index", help="give a tenant its own BM25 index")
+    own.add_argument("tenant")
+    own.add_argument("--drop", action="store_true", help="drop it instead")
+    listed = commands.add_parser("lexical-indexes", help="list the tenants' own BM25 indexes")
+    listed.add_argument("--prune", action="store_true", help="drop deleted tenants' indexes")
     return top
 
 
@@ -75,9 +88,22 @@ async def run(args: argparse.Namespace, url: str, dimension: int) -> str:
         if args.command == "delete":
             if not args.yes:
                 return "refused: deleting a tenant deletes all it owns; add --yes"
+            deleted = await service.tenant_named(database, args.name)
             await service.delete_tenant(database, args.name)
+            async with pool.acquire() as conn:
+                await lexical.drop_tenant_index(conn, deleted.id)
             return f"tenant {args.name} deleted"
+        if args.command == "lexical-indexes":
+            async with pool.acquire() as conn:
+                return await tenant_indexes(conn, prune=args.prune)
         tenant = await service.tenant_named(database, args.tenant)
+        if args.command == "lexical-index":
+            async with pool.acquire() as conn:
+                if args.drop:
+                    dropped = await lexical.drop_tenant_index(conn, tenant.id)
+                    return f"{tenant.name}'s own BM25 index " + ("dropped" if dropped else "absent")
+                name = await lexical.create_tenant_index(conn, tenant.id)
+                return f"{tenant.name} has its own BM25 index, {name}"
         if args.command == "key":
             request = KeyCreate(role=args.role, label=args.label, expires_at=args.expires)
             return shown(await service.create_key(database, tenant.id, request))
@@ -95,6 +121,19 @@ async def run(args: argparse.Namespace, url: str, dimension: int) -> str:
         return f"key {args.key_id} revoked"
     finally:
         await pool.close()
+
+
+async def tenant_indexes(conn: asyncpg.Connection, *, prune: bool) -> str:
+    lines = []
+    for index in await lexical.tenant_indexes(conn):
+        if prune and index.tenant is None:
+            await lexical.drop_tenant_index(conn, index.tenant_id)
+            lines.append(f"{index.name}\tdropped (tenant {index.tenant_id} deleted)")
+            continue
+        state = "ready" if index.valid else "building, or failed: run lexical-index again"
+        owner = index.tenant or f"(deleted) {index.tenant_id}"
+        lines.append(f"{index.name}\t{owner}\t{index.bytes // 1024} KiB\t{state}")
+    return "\n".join(lines) or "no tenant has its own BM25 index"
 
 
 def shown(created: KeyCreated) -> str:

@@ -39,6 +39,7 @@ from api.core.local_postgres import (
 )
 from api.core.metrics import Metrics, create_metrics
 from api.core.migrations import upgrade
+from api.core.schema.repository import BM25_INDEXES as MIGRATED_BM25_INDEXES
 from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from api.embeddings.factory import Embedders, build_embedders
 from api.main import create_app
@@ -241,8 +242,9 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
             await connection.execute(f"DROP INDEX {name}")
         # Names come from the catalogue (quoted), not from a caller.
         await connection.execute(f"TRUNCATE {tables} CASCADE")
-        for _, definition in bm25:
-            await connection.execute(definition)
+        for name, definition in bm25:
+            if name in MIGRATED_BM25_INDEXES:  # a tenant's own index goes with its tenant
+                await connection.execute(definition)
         await connection.execute("DELETE FROM tenants WHERE id <> $1", DEFAULT_TENANT_ID)
     finally:
         await connection.close()

@@ -3,9 +3,10 @@
 No HTTP and no service: the statements the search service sends (their shapes copied from the
 repositories, with the tenant condition left out for the database before tenancy), timed from
 one connection per database, as the role the service works as (`mnemolite_app`, set to the
-tenant, which is named in the statements as the service names a large tenant) where there is
-one; each statement runs on the three databases in turn before the next. It says where a
-search's time goes, and how much of it tenancy adds in PostgreSQL itself. Run it after
+tenant, which is named in the statements as the service names a large tenant, and the
+tenant's own BM25 index read where it has one) where there is one; each statement runs on the
+three databases in turn before the next. It says where a search's time goes, and how much of
+it tenancy adds in PostgreSQL itself. Run it after
 `python -m scripts.bench.tenants` has loaded the databases (they stay on the benchmarks'
 embedded server); `scripts.bench.tenants --baseline` runs it itself after its HTTP rounds, so
 both tables come from one run.
@@ -27,7 +28,12 @@ from pgvector.asyncpg import register_vector
 
 from api.core.config import Settings
 from api.core.database import APP_ROLE, asyncpg_dsn, tenant_is
-from api.core.lexical.repository import bm25_matches, fetch_fresh
+from api.core.lexical.repository import (
+    bm25_matches,
+    fetch_fresh,
+    tenant_index_name,
+    tenant_index_valid,
+)
 from api.core.local_postgres import ensure_database, start_embedded_server
 from api.memory.events.sql import filter_clause
 from scripts.bench.search import BENCH_DIR, load_corpus, query_texts
@@ -42,9 +48,13 @@ BM25_INDEX = "events_lexical_bm25"  # as api.memory.search.repository names it
 CAP = 5_001  # SEARCH_EXACT_MAX_ROWS + 1, as the exact search reads at most
 
 
-def statements(tenant: str, *, bm25: str | None = None) -> dict[str, str]:
+def statements(
+    tenant: str, *, bm25: str | None = None, own_index: str | None = None
+) -> dict[str, str]:
     """The search's statements, `tenant` the tenant condition ("TRUE" before tenancy); `bm25`
-    the lexical statement's own tenant condition where there is BM25 (none before tenancy)."""
+    the lexical statement's own tenant condition where there is BM25 (none before tenancy);
+    `own_index` the tenant's own BM25 index, where it has one (read instead of the shared one,
+    which a row of its own then measures)."""
     hnsw = f"""
         WITH nearest AS MATERIALIZED (
             SELECT e.id, e.embedding <=> $1 AS distance FROM events e
@@ -54,10 +64,15 @@ def statements(tenant: str, *, bm25: str | None = None) -> dict[str, str]:
         SELECT id, distance FROM nearest ORDER BY distance, id"""
     lexical = {}
     if bm25 is not None:
-        matches = bm25_matches(table="events", alias="e", index=BM25_INDEX, where=bm25, wanted=50)
-        lexical["bm25 k=50"] = (
-            f"SELECT id, -distance AS rank FROM {matches} AS matches ORDER BY distance, id LIMIT 50"
-        )
+        indexes = {"bm25 k=50": own_index or BM25_INDEX, "bm25 k=50, shared index": BM25_INDEX}
+        for name, index in indexes.items():
+            if name != "bm25 k=50" and own_index is None:
+                continue
+            matches = bm25_matches(table="events", alias="e", index=index, where=bm25, wanted=50)
+            lexical[name] = (
+                f"SELECT id, -distance AS rank FROM {matches} AS matches "
+                "ORDER BY distance, id LIMIT 50"
+            )
         # The statement's form until 2026-12-03, for comparison: a parameter LIMIT under a
         # tie-breaker (no top k for the scan) and the score computed again in the select list.
         lexical["bm25 k=50, earlier form"] = f"""
@@ -102,9 +117,11 @@ async def session(url: str, tenant: str | None) -> tuple[asyncpg.Connection, dic
         return conn, statements("TRUE")
     tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", tenant)
     await conn.execute("SELECT set_config('mnemolite.tenant_id', $1, false)", str(tenant_id))
+    own_name = tenant_index_name("events", tenant_id)
+    own_index = own_name if await tenant_index_valid(conn, own_name) else None
     await conn.execute(f"SET ROLE {APP_ROLE}")
-    # Lexical statements read the tenant from the setting, as the service's do.
-    return conn, statements(tenant_is("e", tenant_id), bm25=filter_clause(None, []))
+    named = filter_clause(None, [], named=tenant_id)
+    return conn, statements(tenant_is("e", tenant_id), bm25=named, own_index=own_index)
 
 
 async def measure(urls: dict[str, str], queries: dict[str, list]) -> dict[str, dict[str, list]]:
@@ -125,13 +142,14 @@ async def measure(urls: dict[str, str], queries: dict[str, list]) -> dict[str, d
             "hnsw k=50": [(v, 50) for v in vectors],
             "lexical k=50": [(t,) for t in texts],
             "bm25 k=50": [(t,) for t in texts],
+            "bm25 k=50, shared index": [(t,) for t in texts],
             "bm25 k=50, earlier form": [(t, 50) for t in texts],
             "1% filter: exact, counted": list(zip(vectors, filters, strict=True)),
             "set_tenant": [()] * len(vectors),
         }
         times: dict[str, dict[str, list[float]]] = {d: {} for d in sessions}
         order = list(sessions)
-        for name in statements("TRUE", bm25="TRUE"):
+        for name in statements("TRUE", bm25="TRUE", own_index="any"):
             having = [d for d in order if name in sessions[d][1]]
             for database in having:
                 times[database][name] = []
@@ -144,7 +162,7 @@ async def measure(urls: dict[str, str], queries: dict[str, list]) -> dict[str, d
                     # (api/core/lexical/repository.py); the earlier form was a cached one.
                     values = args or shared[name][index]
                     started = time.perf_counter()
-                    if name == "bm25 k=50":
+                    if name.startswith("bm25 k=50") and "earlier" not in name:
                         await fetch_fresh(conn, sql[name], *values)
                     else:
                         await conn.fetch(sql[name], *values)
@@ -174,7 +192,7 @@ async def run(count: int, passes: int) -> None:
     # The first pass warms every cache; the last is reported.
     for _ in range(passes):
         results = await measure(urls, queries)
-    names = list(statements("TRUE", bm25="TRUE"))
+    names = list(statements("TRUE", bm25="TRUE", own_index="any"))
     print(
         f"Date: {datetime.now(UTC).isoformat(timespec='seconds')} · bare SQL, one connection, "
         f"{count} statements each, interleaved, pass {passes} of {passes}\n"

@@ -23,7 +23,8 @@ speed drifts by tens of percent within minutes, and a service measured a minute 
 would carry that drift into the ratio. P95s are the medians over `--rounds` rounds.
 
 Usage: python -m scripts.bench.tenants [--count 100000] [--small-tenants 100] [--queries 200]
-                                       [--baseline DIR]
+                                       [--baseline DIR] [--rounds 3] [--reuse]
+                                       [--lexical-ranking auto|ts_rank] [--tenant-index]
 Results are printed as Markdown and written to tenants.json in the corpus folder; with
 `--baseline`, the bare-SQL table of `scripts.bench.tenant_sql` follows, from the same run.
 """
@@ -37,6 +38,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -303,6 +305,16 @@ def start_servers(
     return servers
 
 
+def own_index(database_url: str, *, made: bool) -> None:
+    """Give `big` its own BM25 index, or take it away, with the operator's command."""
+    args = ["lexical-index", BIG] + ([] if made else ["--drop"])
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "warning"}
+    command = [sys.executable, "-m", "scripts.tenants", *args]
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    log.info("%s (%.1f s)", done.stdout.strip(), time.perf_counter() - started)
+
+
 def median_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for name in rounds[0]:
@@ -336,6 +348,11 @@ def main() -> None:
         help="SEARCH_LEXICAL_RANKING of this code's services: ts_rank ranks as the code before "
         "tenancy does, so hybrid's ratio is tenancy's cost alone",
     )
+    parser.add_argument(
+        "--tenant-index",
+        action="store_true",
+        help="give `big` its own BM25 index before the rounds (without it, `big` has none)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     configure_logging("warning")
@@ -354,6 +371,7 @@ def main() -> None:
     else:
         single_url, tenants_url, baseline_url = load_all(args, rows, vectors, queries)
 
+    own_index(tenants_url, made=args.tenant_index)
     shared = ["vector", "hybrid", "filtered_1pct"]
     rounds: dict[str, list[dict[str, Any]]] = {"before": [], "single": [], "tenants": []}
     servers = start_servers(args, single_url, tenants_url, baseline_url, shared)
@@ -374,6 +392,7 @@ def main() -> None:
         "small_tenants": args.small_tenants,
         "rounds": args.rounds,
         "lexical_ranking": args.lexical_ranking,
+        "tenant_index": args.tenant_index,
         "single": median_rounds(rounds["single"]),
         "tenants": median_rounds(rounds["tenants"]),
         "before": median_rounds(rounds["before"]) if rounds["before"] else None,
@@ -393,7 +412,8 @@ def print_markdown(report: dict[str, Any]) -> None:
         f"Date: {report['date']} · machine: {report['machine']} · single tenant: "
         f"{report['events']} events · many tenants: `big` with {report['events']} and "
         f"{report['small_tenants']} tenants of {report['events'] // report['small_tenants']}"
-        f" · this code's lexical ranking: {report['lexical_ranking']}",
+        f" · this code's lexical ranking: {report['lexical_ranking']}"
+        + (" · `big` has its own BM25 index" if report.get("tenant_index") else ""),
         "",
         "| query | before tenancy P95 ms | single tenant P95 ms | `big` of many P95 ms "
         "| ratio to before | ratio to single | recall@10 (before / single / tenants) "

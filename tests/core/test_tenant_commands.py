@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import asyncpg
+import pytest
 
 from api.core.database import set_tenant
 from tests.conftest import ROOT
@@ -67,3 +68,28 @@ async def test_tenants_and_keys_from_the_shell(database_url: str, conn: asyncpg.
     await set_tenant(conn, None, all_tenants=True)
     assert await conn.fetchval("SELECT count(*) FROM events") == 0
     assert tenants(database_url, "keys", "acme").returncode == 1
+
+
+async def test_a_tenants_own_bm25_index_from_the_shell(
+    database_url: str, conn: asyncpg.Connection, client
+):
+    if await conn.fetchval("SELECT to_regclass('events_lexical_bm25') IS NULL"):
+        pytest.skip("no pg_textsearch on this server: no BM25 index to give a tenant")
+    assert tenants(database_url, "create", "acme").returncode == 0
+    assert tenants(database_url, "create", "gone").returncode == 0
+    assert "no tenant has" in tenants(database_url, "lexical-indexes").stdout
+    for name in ("acme", "gone"):
+        made = tenants(database_url, "lexical-index", name)
+        assert made.returncode == 0 and "events_bm25_" in made.stdout, made.stderr
+    listed = tenants(database_url, "lexical-indexes").stdout
+    assert "\tacme\t" in listed and "\tgone\t" in listed and "ready" in listed, listed
+
+    # Deleted through the admin API, whose role may not drop an index: pruned later.
+    assert (await client.delete("/v1/admin/tenants/gone")).status_code == 204
+    assert "(deleted)" in tenants(database_url, "lexical-indexes").stdout
+    pruned = tenants(database_url, "lexical-indexes", "--prune").stdout
+    assert "dropped" in pruned and "acme" in pruned, pruned
+    # Deleted from the shell: its index goes with it.
+    assert tenants(database_url, "delete", "acme", "--yes").returncode == 0
+    assert "no tenant has" in tenants(database_url, "lexical-indexes").stdout
+    assert "absent" in tenants(database_url, "lexical-index", "default", "--drop").stdout

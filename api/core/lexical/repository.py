@@ -20,6 +20,7 @@ Three facts of pg_textsearch shape it (measured in docs/benchmarks.md, "BM25's t
 """
 
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -75,4 +76,76 @@ async def fetch_fresh(conn: asyncpg.Connection, sql: str, *params: Any) -> list[
     and run, one round trip more than a cached statement and ~2 ms less (see above)."""
     statement = await conn.prepare(sql)
     records: list[asyncpg.Record] = await statement.fetch(*params)
+    return records
+
+
+# A tenant's own BM25 index: a partial index over its rows alone, beside the shared one.
+# The options are migration 0013's for each table (migrations do not import the application).
+# Events only: code search does not name its tenant, so it could not read one.
+TENANT_INDEX_OPTIONS = {"events": "text_config = 'english', k1 = 0.9, b = 0.4"}
+
+
+def tenant_index_name(table: str, tenant_id: UUID) -> str:
+    """The table's name, `_bm25_` and the tenant's UUID in hex (44 characters)."""
+    if table not in TENANT_INDEX_OPTIONS:
+        raise ValueError(f"no BM25 index is made for table {table!r}")
+    if not isinstance(tenant_id, UUID):
+        raise TypeError(f"a tenant is named by its UUID, not {type(tenant_id).__name__}")
+    return f"{table}_bm25_{tenant_id.hex}"
+
+
+async def tenant_index_valid(conn: asyncpg.Connection, name: str) -> bool | None:
+    """Whether the index `name` is ready to be read: None when there is none, False while a
+    concurrent build is under way or after one failed (PostgreSQL then keeps it, invalid)."""
+    valid: bool | None = await conn.fetchval(
+        "SELECT indisvalid AND indisready FROM pg_index WHERE indexrelid = to_regclass($1)", name
+    )
+    return valid
+
+
+async def create_tenant_index(conn: asyncpg.Connection, table: str, tenant_id: UUID) -> str:
+    """Build `tenant_id`'s own BM25 index over `table` without blocking writes (CREATE INDEX
+    CONCURRENTLY: outside a transaction, as the table's owner). A failed build's leftover is
+    dropped first. Returns the index's name."""
+    name = tenant_index_name(table, tenant_id)
+    if await tenant_index_valid(conn, name) is False:
+        await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+    # Every name and value here is code's or a UUID's canonical text.
+    await conn.execute(
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} USING bm25 (lexical_text) "
+        f"WITH ({TENANT_INDEX_OPTIONS[table]}) WHERE tenant_id = '{tenant_id}'::uuid"
+    )
+    return name
+
+
+async def drop_tenant_index(conn: asyncpg.Connection, table: str, tenant_id: UUID) -> bool:
+    """Drop `tenant_id`'s own BM25 index over `table`; whether there was one."""
+    name = tenant_index_name(table, tenant_id)
+    existed = await tenant_index_valid(conn, name) is not None
+    await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+    return existed
+
+
+async def tenant_indexes(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every tenant's own BM25 index: (name, table, tenant_id, tenant, valid, bytes), the
+    tenant_id read from the name, its name None once the tenant is deleted. As the owner or
+    the system role (`tenants` is read across tenants)."""
+    records: list[asyncpg.Record] = await conn.fetch(
+        r"""
+        SELECT c.relname AS name, t.relname AS "table", tenant.id AS tenant_id,
+               tenants.name AS tenant, i.indisvalid AND i.indisready AS valid,
+               pg_relation_size(c.oid) AS bytes
+        FROM pg_index i
+        JOIN pg_class c ON c.oid = i.indexrelid
+        JOIN pg_class t ON t.oid = i.indrelid
+        JOIN pg_am am ON am.oid = c.relam
+        CROSS JOIN LATERAL (
+            SELECT substring(c.relname FROM '_bm25_([0-9a-f]{32})$')::uuid AS id
+        ) AS tenant
+        LEFT JOIN tenants ON tenants.id = tenant.id
+        WHERE am.amname = 'bm25' AND c.relnamespace = 'public'::regnamespace
+          AND c.relname ~ '^events_bm25_[0-9a-f]{32}$'
+        ORDER BY c.relname
+        """
+    )
     return records

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from api.core.config import Settings
+from api.core.lexical.service import TenantIndexes
 
 # One bound on query text for every search, events and code alike.
 MAX_QUERY_CHARS = 2_000
@@ -81,6 +82,8 @@ class SearchTuning:
     # ts_rank until start-up has seen the BM25 indexes: it runs on every schema at head.
     lexical_ranking: LexicalRanking = "ts_rank"
     large_tenants: LargeTenants = field(default_factory=LargeTenants, compare=False, repr=False)
+    # Which of those have a BM25 index of their own (api/core/lexical/service.py).
+    tenant_indexes: TenantIndexes = field(default_factory=TenantIndexes, compare=False, repr=False)
 
     @classmethod
     def from_settings(

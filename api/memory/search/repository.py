@@ -44,6 +44,7 @@ async def lexical_matches(
     near: tuple[Vector, float] | None = None,
     ranking: LexicalRanking,
     named: UUID | None = None,
+    index: str = BM25_INDEX,
 ) -> list[Candidate]:
     """Lexical matches of `query`, best first, scored higher-is-better.
 
@@ -52,7 +53,8 @@ async def lexical_matches(
     search (every word, `"phrases"`, `-not`), by ts_rank_cd over `search_text`. Either way a
     query without a word returns [] without a round trip.
     `near` = (vector, max_distance) keeps only matches within that cosine distance; `named`,
-    the connection's tenant when it is known to be large (`api.core.database.tenant_is`).
+    the connection's tenant when it is known to be large (`api.core.database.tenant_is`);
+    `index`, the BM25 index to read: the shared one, or a named tenant's own.
     """
     if not WORD.search(query):
         return []
@@ -65,7 +67,7 @@ async def lexical_matches(
     page = f"LIMIT ${len(params) - 1} OFFSET ${len(params)}"
     if ranking == "bm25":
         matches = bm25_matches(
-            table="events", alias="e", index=BM25_INDEX, where=where, wanted=k + offset
+            table="events", alias="e", index=index, where=where, wanted=k + offset
         )
         sql = f"SELECT id, -distance AS rank FROM {matches} AS matches ORDER BY distance, id {page}"
     else:

@@ -1,6 +1,7 @@
 """Event search: vector, lexical, hybrid (score fusion) and filter-only queries."""
 
 import time
+from collections.abc import Awaitable
 from uuid import UUID
 
 import asyncpg
@@ -171,14 +172,8 @@ async def _lexical(
     conn: asyncpg.Connection, request: SearchRequest, filters: EventFilters, tuning: SearchTuning
 ) -> tuple[list[SearchHit], bool, str | None]:
     assert request.query is not None
-    matches = await repository.lexical_matches(
-        conn,
-        request.query,
-        filters,
-        k=request.limit + 1,
-        offset=request.offset,
-        ranking=tuning.lexical_ranking,
-        named=_named(conn, tuning),
+    matches = await _lexical_matches(
+        conn, request.query, filters, k=request.limit + 1, offset=request.offset, tuning=tuning
     )
     page = matches[: request.limit]
     events = await repository.fetch_events(
@@ -200,14 +195,13 @@ async def _hybrid(
     found = await nearest(conn, vector, filters, k=pool, tuning=tuning)
     vector_hits = _within(found.candidates, request.distance_threshold)
     threshold = request.distance_threshold
-    lexical_hits = await repository.lexical_matches(
+    lexical_hits = await _lexical_matches(
         conn,
         request.query,
         filters,
         k=pool,
         near=None if threshold is None else (vector, threshold),
-        ranking=tuning.lexical_ranking,
-        named=_named(conn, tuning),
+        tuning=tuning,
     )
     fused = score_fusion(
         {
@@ -227,6 +221,41 @@ async def _hybrid(
         event, distance = events[item.key]
         hits.append(_hit(event, distance=distance, score=item.score, ranks=item.ranks))
     return hits, len(fused) > request.offset + request.limit, found.strategy
+
+
+async def _lexical_matches(
+    conn: asyncpg.Connection,
+    query: str,
+    filters: EventFilters,
+    *,
+    k: int,
+    tuning: SearchTuning,
+    offset: int = 0,
+    near: tuple[Vector, float] | None = None,
+) -> list[Candidate]:
+    """Lexical matches; from the tenant's own BM25 index when it has one, which the statement
+    must name the tenant to read (a partial index serves only a condition implying its own)."""
+    large = _named(conn, tuning)
+
+    def matches(index: str) -> Awaitable[list[Candidate]]:
+        own = index != repository.BM25_INDEX
+        return repository.lexical_matches(
+            conn,
+            query,
+            filters,
+            k=k,
+            offset=offset,
+            near=near,
+            ranking=tuning.lexical_ranking,
+            named=connection_tenant(conn) if own else large,
+            index=index,
+        )
+
+    if tuning.lexical_ranking != "bm25":
+        return await matches(repository.BM25_INDEX)
+    return await tuning.tenant_indexes.search(
+        conn, "events", connection_tenant(conn), repository.BM25_INDEX, matches
+    )
 
 
 def _named(conn: asyncpg.Connection, tuning: SearchTuning) -> UUID | None:
