@@ -28,6 +28,7 @@ async def nearest_exact(
     k: int,
     cap: int,
     named: UUID | None,
+    columns: str | None = None,
 ) -> tuple[list[Candidate], int]:
     """Exact cosine distance over the tenant's rows that `where` selects, if there are at most
     `cap`: (the top `k`, how many rows matched, counting no further than `cap` + 1). Past the
@@ -36,27 +37,34 @@ async def nearest_exact(
     One statement both counts and ranks, so the matching rows are read once (a 1%-filtered
     search of 100k rows took 5.3 ms as a capped count followed by this search, 2.8 ms as one).
     The MATERIALIZED CTE keeps the planner from walking the HNSW index and post-filtering,
-    which loses most results when few rows match.
+    which loses most results when few rows match. `columns` (SQL over the target's alias):
+    the top `k` rows' columns, returned with them (`Candidate.row`), read once they are ranked.
     """
     params: list[Any] = [vector]
     conditions = where(params)
     params += [cap + 1, k]
-    column = f"{target.alias}.{target.column}"
+    alias, column = target.alias, f"{target.alias}.{target.column}"
+    ranked = f"""
+        SELECT id, distance, (SELECT count(*) FROM candidates) AS matching
+        FROM candidates ORDER BY distance, id LIMIT ${len(params)}"""
+    if columns is not None:
+        ranked = f"""
+        SELECT top.distance, top.matching, {columns} FROM ({ranked}) AS top
+        JOIN {target.table} {alias} ON {tenant_is(alias, named)} AND {alias}.id = top.id
+        ORDER BY top.distance, top.id"""
     records = await conn.fetch(
         f"""
         WITH candidates AS MATERIALIZED (
-            SELECT {target.alias}.id, {column} <=> $1 AS distance
-            FROM {target.table} {target.alias}
-            WHERE {tenant_is(target.alias, named)} AND {conditions} AND {column} IS NOT NULL
+            SELECT {alias}.id, {column} <=> $1 AS distance
+            FROM {target.table} {alias}
+            WHERE {tenant_is(alias, named)} AND {conditions} AND {column} IS NOT NULL
             LIMIT ${len(params) - 1}
-        )
-        SELECT id, distance, (SELECT count(*) FROM candidates) AS matching
-        FROM candidates ORDER BY distance, id LIMIT ${len(params)}
+        ){ranked}
         """,
         *params,
     )
     matching = records[0]["matching"] if records else 0
-    return [Candidate(record["id"], record["distance"]) for record in records], matching
+    return _candidates(records, columns), matching
 
 
 async def nearest_hnsw(
@@ -70,6 +78,7 @@ async def nearest_hnsw(
     ef_search: int,
     session_ef_search: int,
     named: UUID | None,
+    columns: str | None = None,
 ) -> list[Candidate]:
     """Approximate nearest neighbours through the HNSW index.
 
@@ -77,20 +86,22 @@ async def nearest_hnsw(
     `k` rows pass the filter; relaxed order is restored by the outer ORDER BY. Without a filter
     and within the session's ef_search the query runs as is, in one round trip; otherwise a
     short transaction raises ef_search and keeps the planner on the vector index.
+    `columns` (SQL over the target's alias): each row's columns, returned with it.
     """
     params: list[Any] = [vector]
     conditions = where(params)
     params.append(k)
     column = f"{target.alias}.{target.column}"
+    selected = f"{target.alias}.id" if columns is None else columns
     query = f"""
         WITH nearest AS MATERIALIZED (
-            SELECT {target.alias}.id, {column} <=> $1 AS distance
+            SELECT {selected}, {column} <=> $1 AS distance
             FROM {target.table} {target.alias}
             WHERE {tenant_is(target.alias, named)} AND {conditions} AND {column} IS NOT NULL
             ORDER BY {column} <=> $1
             LIMIT ${len(params)}
         )
-        SELECT id, distance FROM nearest ORDER BY distance, id
+        SELECT * FROM nearest ORDER BY distance, id
         """
     if not filtered and ef_search <= session_ef_search:
         records = await conn.fetch(query, *params)
@@ -107,4 +118,10 @@ async def nearest_hnsw(
                 str(ef_search),
             )
             records = await conn.fetch(query, *params)
-    return [Candidate(record["id"], record["distance"]) for record in records]
+    return _candidates(records, columns)
+
+
+def _candidates(records: list[asyncpg.Record], columns: str | None) -> list[Candidate]:
+    if columns is None:
+        return [Candidate(record["id"], record["distance"]) for record in records]
+    return [Candidate(record["id"], record["distance"], row=record) for record in records]

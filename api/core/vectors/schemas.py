@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Self
 from uuid import UUID
 
+import asyncpg
 import numpy as np
 import numpy.typing as npt
 
@@ -26,6 +27,8 @@ LexicalRanking = Literal["bm25", "ts_rank"]
 class Candidate:
     id: UUID
     score: float  # cosine distance for vector candidates, the lexical rank for lexical ones
+    # The row's columns, when the search was asked to return them with its ranking.
+    row: asyncpg.Record | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ async def nearest(
     filtered: bool,
     k: int,
     tuning: SearchTuning,
+    columns: str | None = None,
 ) -> Neighbours:
     """Top-k of the tenant's rows of `target` by cosine distance (score = distance).
 
@@ -29,14 +30,22 @@ async def nearest(
     `filtered` says whether `where` selects anything less than the tenant's rows. An
     unfiltered search of a tenant known to be over the cap (`tuning.large_tenants`) goes
     straight to HNSW: the plan is already known. Such a tenant's statements name it
-    (`api.core.database.tenant_is`), so they are planned for its size.
+    (`api.core.database.tenant_is`), so they are planned for its size. `columns` (SQL over
+    the target's alias): the rows' columns, returned in the same round trip (`Candidate.row`).
     """
     tenant = connection_tenant(conn)
     large = tuning.large_tenants.holds(tenant, target.table)
     named = tenant if large else None
     if tuning.exact_max_rows > 0 and not (large and not filtered):
         candidates, matching = await repository.nearest_exact(
-            conn, target, vector, where, k=k, cap=tuning.exact_max_rows, named=named
+            conn,
+            target,
+            vector,
+            where,
+            k=k,
+            cap=tuning.exact_max_rows,
+            named=named,
+            columns=columns,
         )
         if matching <= tuning.exact_max_rows:
             return Neighbours(candidates, "exact")
@@ -52,5 +61,6 @@ async def nearest(
         ef_search=max(tuning.ef_search, k),
         session_ef_search=tuning.ef_search,
         named=named,
+        columns=columns,
     )
     return Neighbours(candidates, "hnsw")

@@ -16,6 +16,8 @@ from api.embeddings.protocol import Embedder, Vector
 from api.embeddings.vectors import checked_vector
 from api.memory.events import service as events
 from api.memory.events.schemas import EventFilters, EventRead
+from api.memory.events.sql import columns as event_columns
+from api.memory.events.sql import to_events
 from api.memory.search import repository
 from api.memory.search.schemas import SearchHit, SearchMeta, SearchRequest, SearchResponse
 
@@ -31,8 +33,10 @@ async def nearest(
     *,
     k: int,
     tuning: SearchTuning,
+    columns: str | None = None,
 ) -> Neighbours:
-    """Top-k events by cosine distance: exact over a selective filter's rows, else HNSW."""
+    """Top-k events by cosine distance: exact over a selective filter's rows, else HNSW;
+    with `columns` (`api.memory.events.sql.columns`), each event's row in the same round trip."""
     return await vectors.nearest(
         conn,
         repository.EVENT_VECTORS,
@@ -41,6 +45,7 @@ async def nearest(
         filtered=filters is not None and filters.active,
         k=k,
         tuning=tuning,
+        columns=columns,
     )
 
 
@@ -156,14 +161,17 @@ async def _vector(
     tuning: SearchTuning,
 ) -> tuple[list[SearchHit], bool, str | None]:
     wanted = request.offset + request.limit + 1
-    found = await nearest(conn, vector, filters, k=wanted, tuning=tuning)
+    # The rows come with their ranking: one round trip, no second query by id.
+    columns = event_columns(request.include_embedding)
+    found = await nearest(conn, vector, filters, k=wanted, tuning=tuning, columns=columns)
     candidates = _within(found.candidates, request.distance_threshold)
     page = candidates[request.offset : request.offset + request.limit]
-    events = await repository.fetch_events(
-        conn, [c.id for c in page], vector=None, include_embedding=request.include_embedding
-    )
+    hydrated = [c for c in page if c.row is not None]
+    events = to_events([c.row for c in hydrated if c.row is not None])
     hits = [
-        _hit(events[c.id][0], distance=c.score, score=1.0 - c.score) for c in page if c.id in events
+        _hit(event, distance=c.score, score=1.0 - c.score)
+        for c, event in zip(hydrated, events, strict=True)
+        if event is not None  # a row that cannot be served is left out (and logged)
     ]
     return hits, len(candidates) > request.offset + request.limit, found.strategy
 
