@@ -14,7 +14,9 @@ API server (real model) in a subprocess, then:
 3. runs `--queries` queries of each kind sequentially over one keep-alive connection and
    reports P50/P95: vector (vector supplied), hybrid (text; its embedding cached by a warm-up
    pass), vector with a 1% metadata filter, metadata-only, and a one-day time window; and
-   recall@10 of vector and filtered search against exact search computed with numpy.
+   recall@10 of vector and filtered search against exact search computed with numpy. Each
+   search is paired with its bare SQL on the same database (`scripts/bench/bare.py`), sent
+   right before or after it: the limit, measured in the same moments.
 
 Usage: python -m scripts.bench.search [--count 100000] [--queries 200] [--ingest 5000]
        python -m scripts.bench.search --reuse   # queries only, on the last run's events
@@ -47,6 +49,7 @@ from api.core.local_postgres import (
 )
 from api.core.log_setup import configure_logging
 from api.core.migrations import upgrade
+from scripts.bench.bare import BareSql
 from scripts.serve import spawn
 from scripts.service_client import auth_headers
 
@@ -211,7 +214,7 @@ def summary(latencies: list[float], results: list[dict]) -> dict[str, float]:
 
 
 def bench_queries(
-    model: Any, rows: list[dict[str, Any]], vectors: np.ndarray, count: int
+    model: Any, rows: list[dict[str, Any]], vectors: np.ndarray, count: int, database_url: str
 ) -> dict[str, Any]:
     rng = np.random.default_rng(2026)
     picks = rng.choice(len(rows), size=count, replace=False)
@@ -243,18 +246,55 @@ def bench_queries(
             for row, b in zip(similarities, buckets, strict=True)
         ],
     }
+    filters = [json.dumps({"bucket": int(b)}) for b in buckets]
+    bare_values: dict[str, list[tuple[Any, ...]]] = {
+        "vector": [(q,) for q in queries],
+        "hybrid": [(q, t) for q, t in zip(queries, texts, strict=True)],
+        "filtered_1pct": list(zip(queries, filters, strict=True)),
+        "metadata_only": [(f,) for f in filters],
+        "time_window": [(d, d + timedelta(days=1)) for d in days],
+    }
     report: dict[str, Any] = {}
     connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-    with closing(connection):
+    with closing(connection), closing(BareSql(database_url)) as bare:
         run_queries(connection, kinds["hybrid"])  # warm-up: caches every query embedding
         for name, bodies in kinds.items():
             run_queries(connection, bodies[:20])
-            latencies, results = run_queries(connection, bodies)
+            for values in bare_values[name][:20]:
+                bare.run(name, *values)
+            latencies, results, bare_latencies = paired(
+                connection, bare, name, bodies, bare_values[name]
+            )
             report[name] = summary(latencies, results)
+            report[name]["bare_p50_ms"] = round(float(np.percentile(bare_latencies, 50)), 2)
+            report[name]["bare_p95_ms"] = round(float(np.percentile(bare_latencies, 95)), 2)
             if name in truths:
                 report[name]["recall_at_10"] = round(recall(results, truths[name]), 4)
                 report[name]["strategies"] = sorted({r["meta"]["strategy"] for r in results})
     return report
+
+
+def paired(
+    connection: http.client.HTTPConnection,
+    bare: BareSql,
+    kind: str,
+    bodies: list[dict[str, Any]],
+    values: list[tuple[Any, ...]],
+) -> tuple[list[float], list[dict], list[float]]:
+    """Each search through HTTP and as bare SQL, one right after the other (the order
+    alternating), so both see the same moments of this machine's drifting speed."""
+    latencies, results, bare_latencies = [], [], []
+    for index, (body, bare_args) in enumerate(zip(bodies, values, strict=True)):
+        for step in ("http", "bare") if index % 2 == 0 else ("bare", "http"):
+            if step == "http":
+                elapsed, result = send(connection, body)
+                latencies.append(elapsed)
+                results.append(result)
+            else:
+                started = time.perf_counter()
+                bare.run(kind, *bare_args)
+                bare_latencies.append((time.perf_counter() - started) * 1000)
+    return latencies, results, bare_latencies
 
 
 def ingest_corpus(
@@ -358,7 +398,7 @@ def main() -> None:
                 )
             )
             vacuum_analyze(database_url)
-        report["queries"] = bench_queries(model, rows, vectors, args.queries)
+        report["queries"] = bench_queries(model, rows, vectors, args.queries, database_url)
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -370,14 +410,17 @@ def print_markdown(report: dict[str, Any]) -> None:
     lines = [
         f"Date: {report['date']} · machine: {report['machine']} · events: {report['events']}",
         "",
-        "| query | P50 ms | P95 ms | server P50 ms | recall@10 | mean hits |",
-        "|---|---|---|---|---|---|",
+        "| query | P50 ms | P95 ms | server P50 ms | bare SQL P50 / P95 ms | P50 / bare "
+        "| recall@10 | mean hits |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in report["queries"].items():
         recall_value = row.get("recall_at_10", "")
+        bare = row.get("bare_p50_ms")
+        ratio = f"{row['p50_ms'] / bare:.2f}x" if bare else ""
         lines.append(
             f"| {name} | {row['p50_ms']} | {row['p95_ms']} | {row['server_p50_ms']} "
-            f"| {recall_value} | {row['mean_hits']} |"
+            f"| {bare} / {row.get('bare_p95_ms')} | {ratio} | {recall_value} | {row['mean_hits']} |"
         )
     ingestion = report.get("ingestion")
     if ingestion:
