@@ -68,7 +68,14 @@ def statements(
         for name, index in indexes.items():
             if name != "bm25 k=50" and own_index is None:
                 continue
-            matches = bm25_matches(table="events", alias="e", index=index, where=bm25, wanted=50)
+            matches = bm25_matches(
+                table="events",
+                alias="e",
+                index=index,
+                where=bm25,
+                wanted=50,
+                own=index != BM25_INDEX,
+            )
             lexical[name] = (
                 f"SELECT id, -distance AS rank FROM {matches} AS matches "
                 "ORDER BY distance, id LIMIT 50"

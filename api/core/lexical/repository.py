@@ -38,7 +38,14 @@ def scan_limit(wanted: int) -> int:
 
 
 def bm25_matches(
-    *, table: str, alias: str, index: str, where: str, wanted: int, carry: tuple[str, ...] = ()
+    *,
+    table: str,
+    alias: str,
+    index: str,
+    where: str,
+    wanted: int,
+    carry: tuple[str, ...] = (),
+    own: bool = False,
 ) -> str:
     """A subquery, for a FROM clause, of the rows of `table` that `where` selects and that share
     a word with the query text `$1`: (id, the `carry` columns, distance), distance being the
@@ -46,8 +53,12 @@ def bm25_matches(
     limit are the caller's. Never put it in a CTE or a subquery expression: pg_textsearch takes
     the scan's score only from a scan in the statement's main plan, and inside a CTE the scan
     scores each row twice. `table`, `alias`, `index` and `carry` are code's constants; `where`
-    binds its values in the caller's parameters."""
-    score = f"{alias}.lexical_text <@> to_bm25query($1, '{index}')"
+    binds its values in the caller's parameters. `own`: `index` is a tenant's own, over
+    `TENANT_INDEX_TEXT`."""
+    text = f"{alias}.lexical_text"
+    if own:
+        text = TENANT_INDEX_TEXT.format(column=text)
+    score = f"{text} <@> to_bm25query($1, '{index}')"
     carried = "".join(f", {alias}.{column}" for column in carry)
     names = "".join(f", {column}" for column in carry)
     return f"""(
@@ -57,7 +68,7 @@ def bm25_matches(
                         ELSE lexical_text <@> to_bm25query($1, '{index}')
                    END AS distance
             FROM (
-                SELECT {alias}.id{carried}, {alias}.lexical_text,
+                SELECT {alias}.id{carried}, {text} AS lexical_text,
                        bm25_get_current_score() AS cached
                 FROM {table} {alias}
                 WHERE {where}
@@ -83,6 +94,13 @@ async def fetch_fresh(conn: asyncpg.Connection, sql: str, *params: Any) -> list[
 # The options are migration 0013's for each table (migrations do not import the application).
 # Events only: code search does not name its tenant, so it could not read one.
 TENANT_INDEX_OPTIONS = {"events": "text_config = 'english', k1 = 0.9, b = 0.4"}
+# What a tenant's own index covers: the same words as `lexical_text` (the text configuration
+# lowercases every word anyway), as an expression the shared index does not cover. Written for
+# the same column, both indexes could serve a statement naming the tenant's, and the planner
+# would choose by cost; pg_textsearch then refuses a scan of the other index than the one
+# named. (Its planner hook that enforces the named index sees only a statement's top level, and
+# only a query given as a constant: ours sit in a subquery, their text a parameter.)
+TENANT_INDEX_TEXT = "lower({column})"
 
 
 def tenant_index_name(table: str, tenant_id: UUID) -> str:
@@ -112,7 +130,8 @@ async def create_tenant_index(conn: asyncpg.Connection, table: str, tenant_id: U
         await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
     # Every name and value here is code's or a UUID's canonical text.
     await conn.execute(
-        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} USING bm25 (lexical_text) "
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} "
+        f"USING bm25 (({TENANT_INDEX_TEXT.format(column='lexical_text')})) "
         f"WITH ({TENANT_INDEX_OPTIONS[table]}) WHERE tenant_id = '{tenant_id}'::uuid"
     )
     return name

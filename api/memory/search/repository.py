@@ -45,6 +45,7 @@ async def lexical_matches(
     ranking: LexicalRanking,
     named: UUID | None = None,
     index: str = BM25_INDEX,
+    columns: str | None = None,
 ) -> list[Candidate]:
     """Lexical matches of `query`, best first, scored higher-is-better.
 
@@ -54,7 +55,8 @@ async def lexical_matches(
     query without a word returns [] without a round trip.
     `near` = (vector, max_distance) keeps only matches within that cosine distance; `named`,
     the connection's tenant when it is known to be large (`api.core.database.tenant_is`);
-    `index`, the BM25 index to read: the shared one, or a named tenant's own.
+    `index`, the BM25 index to read: the shared one, or a named tenant's own; `columns`
+    (`api.memory.events.sql.columns`), each match's event in the same statement (`row`).
     """
     if not WORD.search(query):
         return []
@@ -67,21 +69,32 @@ async def lexical_matches(
     page = f"LIMIT ${len(params) - 1} OFFSET ${len(params)}"
     if ranking == "bm25":
         matches = bm25_matches(
-            table="events", alias="e", index=index, where=where, wanted=k + offset
+            table="events",
+            alias="e",
+            index=index,
+            where=where,
+            wanted=k + offset,
+            own=index != BM25_INDEX,
         )
-        sql = f"SELECT id, -distance AS rank FROM {matches} AS matches ORDER BY distance, id {page}"
+        if columns is None:
+            sql = f"SELECT id, -distance AS rank FROM {matches} AS m ORDER BY distance, id {page}"
+        else:  # the page's events joined once ranked (the subquery's alias is its own)
+            sql = f"""
+                SELECT -m.distance AS rank, {columns} FROM {matches} AS m
+                JOIN events e ON e.tenant_id = {TENANT} AND e.id = m.id
+                ORDER BY m.distance, m.id {page}"""
+        records = await fetch_fresh(conn, sql, *params)
     else:
+        selected = "e.id" if columns is None else columns
         sql = f"""
-            SELECT e.id, ts_rank_cd(e.search_text, q) AS rank
+            SELECT ts_rank_cd(e.search_text, q) AS rank, {selected}
             FROM events e, websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', $1) q
             WHERE e.search_text @@ q AND {where}
             ORDER BY rank DESC, e.id {page}
         """
-    if ranking == "bm25":
-        records = await fetch_fresh(conn, sql, *params)
-    else:
         records = await conn.fetch(sql, *params)
-    return [Candidate(record["id"], record["rank"]) for record in records]
+    row = columns is not None
+    return [Candidate(r["id"], r["rank"], row=r if row else None) for r in records]
 
 
 async def fetch_events(

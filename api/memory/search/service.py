@@ -166,14 +166,22 @@ async def _vector(
     found = await nearest(conn, vector, filters, k=wanted, tuning=tuning, columns=columns)
     candidates = _within(found.candidates, request.distance_threshold)
     page = candidates[request.offset : request.offset + request.limit]
-    hydrated = [c for c in page if c.row is not None]
-    events = to_events([c.row for c in hydrated if c.row is not None])
-    hits = [
+    has_more = len(candidates) > request.offset + request.limit
+    return _hydrated(page, distances=True), has_more, found.strategy
+
+
+def _hydrated(page: list[Candidate], *, distances: bool) -> list[SearchHit]:
+    """The hits of candidates that came with their rows; `distances`: their scores are
+    cosine distances (vector search), else lexical ranks."""
+    rows = [c for c in page if c.row is not None]
+    events = to_events([c.row for c in rows if c.row is not None])
+    return [
         _hit(event, distance=c.score, score=1.0 - c.score)
-        for c, event in zip(hydrated, events, strict=True)
+        if distances
+        else _hit(event, score=c.score)
+        for c, event in zip(rows, events, strict=True)
         if event is not None  # a row that cannot be served is left out (and logged)
     ]
-    return hits, len(candidates) > request.offset + request.limit, found.strategy
 
 
 async def _lexical(
@@ -181,14 +189,16 @@ async def _lexical(
 ) -> tuple[list[SearchHit], bool, str | None]:
     assert request.query is not None
     matches = await _lexical_matches(
-        conn, request.query, filters, k=request.limit + 1, offset=request.offset, tuning=tuning
+        conn,
+        request.query,
+        filters,
+        k=request.limit + 1,
+        offset=request.offset,
+        tuning=tuning,
+        columns=event_columns(request.include_embedding),
     )
     page = matches[: request.limit]
-    events = await repository.fetch_events(
-        conn, [m.id for m in page], vector=None, include_embedding=request.include_embedding
-    )
-    hits = [_hit(events[m.id][0], score=m.score) for m in page if m.id in events]
-    return hits, len(matches) > request.limit, None
+    return _hydrated(page, distances=False), len(matches) > request.limit, None
 
 
 async def _hybrid(
@@ -240,9 +250,11 @@ async def _lexical_matches(
     tuning: SearchTuning,
     offset: int = 0,
     near: tuple[Vector, float] | None = None,
+    columns: str | None = None,
 ) -> list[Candidate]:
-    """Lexical matches; from the tenant's own BM25 index when it has one, which the statement
-    must name the tenant to read (a partial index serves only a condition implying its own)."""
+    """Lexical matches (with their rows, given `columns`); from the tenant's own BM25 index
+    when it has one, which the statement must name the tenant to read (a partial index serves
+    only a condition implying its own)."""
     large = _named(conn, tuning)
 
     def matches(index: str) -> Awaitable[list[Candidate]]:
@@ -257,6 +269,7 @@ async def _lexical_matches(
             ranking=tuning.lexical_ranking,
             named=connection_tenant(conn) if own else large,
             index=index,
+            columns=columns,
         )
 
     if tuning.lexical_ranking != "bm25":
