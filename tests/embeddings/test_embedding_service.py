@@ -92,7 +92,7 @@ async def test_concurrent_callers_are_coalesced(make_service: ServiceFactory) ->
         np.testing.assert_array_equal(matrix, _reference(docs))
 
 
-async def test_batch_size_bounds_a_model_call_but_never_splits_a_request(
+async def test_batch_size_bounds_every_model_call_and_slices_a_large_request(
     make_service: ServiceFactory,
 ) -> None:
     encoder = CountingEncoder()
@@ -102,9 +102,28 @@ async def test_batch_size_bounds_a_model_call_but_never_splits_a_request(
     assert len(encoder.calls) >= 3
 
     encoder.calls.clear()
-    big = [f"text {i}" for i in range(100)]
+    big = [f"text {'x' * (i % 7)} {i}" for i in range(30)]
     np.testing.assert_array_equal(await service.embed_documents(big), _reference(big))
-    assert [len(texts) for texts, _, _ in encoder.calls] == [100]
+    sizes = [len(texts) for texts, _, _ in encoder.calls]
+    assert sizes == [4] * 7 + [2]
+    # Shortest texts together: no slice holds a text shorter than one of an earlier slice.
+    lengths = [[len(t) for t in texts] for texts, _, _ in encoder.calls]
+    assert all(max(a) <= min(b) for a, b in zip(lengths, lengths[1:], strict=False))
+
+
+async def test_a_query_waits_for_one_slice_not_for_a_whole_batch_write(
+    make_service: ServiceFactory,
+) -> None:
+    encoder = CountingEncoder(delay=0.02)
+    service = await make_service(encoder, batch_size=4, max_wait_ms=0, cache_size=0)
+    write = asyncio.create_task(service.embed_documents([f"doc {i}" for i in range(40)]))
+    await asyncio.sleep(0.03)  # the first slice is being encoded
+    await service.embed_query("asked meanwhile")
+    assert not write.done()
+    kinds = [kind for _, kind, _ in encoder.calls]
+    assert kinds.index("query") <= 2  # after the slice under way, before the nine waiting
+    await write
+    assert [kind for _, kind, _ in encoder.calls].count("document") == 10
 
 
 async def test_encode_runs_off_the_event_loop(make_service: ServiceFactory) -> None:
