@@ -20,6 +20,7 @@ API server (real model) in a subprocess, then:
 
 Usage: python -m scripts.bench.search [--count 100000] [--queries 200] [--ingest 5000]
        python -m scripts.bench.search --reuse   # queries only, on the last run's events
+       python -m scripts.bench.search --reuse --database mnemolite_bench_single
 Results are printed as Markdown and written to results.json in the corpus folder.
 """
 
@@ -366,6 +367,12 @@ def main() -> None:
         action="store_true",
         help="query the events loaded by the last run (no ingestion)",
     )
+    parser.add_argument(
+        "--database",
+        default="mnemolite_bench",
+        help="the benchmark database (with --reuse, e.g. mnemolite_bench_single of "
+        "scripts.bench.tenants: the same corpus, loaded the same way)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     configure_logging("warning")  # the service's structlog output goes to stderr, not stdout
@@ -382,7 +389,7 @@ def main() -> None:
         "corpus_sources": info.get("sources"),
     }
     model = load_model()
-    database_url = bench_database(fresh=not args.reuse)
+    database_url = bench_database(fresh=not args.reuse, name=args.database)
     server = start_server(database_url)
     try:
         if not args.reuse:
