@@ -39,7 +39,7 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
         [event.session_id for event in events],
     )
     by_id = {record["id"]: record for record in records}
-    return [to_event(by_id[event.id]) for event in events]
+    return [to_event(by_id[event.id], EventRead) for event in events]
 
 
 async def get_event(
@@ -52,7 +52,7 @@ async def get_event(
         """,
         event_id,
     )
-    return to_event(record) if record else None
+    return to_event(record, EventRead) if record else None
 
 
 async def delete_event(conn: asyncpg.Connection, event_id: UUID) -> bool:
@@ -76,7 +76,7 @@ async def merge_metadata(
         event_id,
         patch,
     )
-    return to_event(record) if record else None
+    return to_event(record, EventRead) if record else None
 
 
 async def list_events(
@@ -101,7 +101,7 @@ async def list_events(
         """,
         *params,
     )
-    return to_events(records)
+    return to_events(records, EventRead)
 
 
 async def count_events(

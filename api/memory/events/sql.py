@@ -6,7 +6,7 @@ search may import it, where importing events' repository would be a sibling's re
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -18,6 +18,8 @@ from api.memory.events.exceptions import UnrenderableEvent
 from api.memory.events.schemas import EventFilters, EventRead
 
 log = structlog.get_logger(__name__)
+
+Event = TypeVar("Event", bound=EventRead)
 
 # Column lists are constants chosen by code, never by callers. Content and metadata are read as
 # text and decoded here, row by row, so that one row the service cannot serve (see
@@ -33,8 +35,10 @@ def columns(include_embedding: bool) -> str:
     return COLUMNS_WITH_EMBEDDING if include_embedding else COLUMNS
 
 
-def to_event(record: asyncpg.Record, **extra: Any) -> EventRead:
-    """The event of a row selected with `columns()`, or UnrenderableEvent."""
+def to_event(record: asyncpg.Record, model: type[Event], **extra: Any) -> Event:
+    """The event of a row selected with `columns()`, as `model` (EventRead or a subclass, with
+    its own fields in `extra`: a search hit is built once, not read and copied), or
+    UnrenderableEvent."""
     values = {}
     for field in ("content", "metadata"):
         try:
@@ -42,7 +46,7 @@ def to_event(record: asyncpg.Record, **extra: Any) -> EventRead:
         except JsonLimitError as exc:
             raise UnrenderableEvent(record["id"], f"{field} is {exc}") from None
     embedding = record.get("embedding")
-    return EventRead(
+    return model(
         id=record["id"],
         timestamp=record["timestamp"],
         content=values["content"],
@@ -55,13 +59,18 @@ def to_event(record: asyncpg.Record, **extra: Any) -> EventRead:
     )
 
 
-def to_events(records: Sequence[asyncpg.Record]) -> list[EventRead | None]:
-    """The events of `records`, in order; None in place of a row that cannot be served (it is
-    logged), so a caller paging by offset still knows how many rows it read."""
-    events: list[EventRead | None] = []
-    for record in records:
+def to_events(
+    records: Sequence[asyncpg.Record],
+    model: type[Event],
+    extras: Sequence[dict[str, Any]] | None = None,
+) -> list[Event | None]:
+    """The events of `records`, in order, as `model` with `extras[i]` for row i; None in place
+    of a row that cannot be served (it is logged), so a caller paging by offset still knows how
+    many rows it read."""
+    events: list[Event | None] = []
+    for index, record in enumerate(records):
         try:
-            events.append(to_event(record))
+            events.append(to_event(record, model, **(extras[index] if extras else {})))
         except UnrenderableEvent as exc:
             log.warning("event_unrenderable", event_id=str(exc.event_id), reason=exc.reason)
             events.append(None)

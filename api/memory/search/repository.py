@@ -117,7 +117,7 @@ async def fetch_events(
         """,
         *params,
     )
-    events = to_events(records)
+    events = to_events(records, EventRead)
     return {
         record["id"]: (event, record["distance"])
         for record, event in zip(records, events, strict=True)

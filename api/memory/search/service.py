@@ -171,17 +171,17 @@ async def _vector(
 
 
 def _hydrated(page: list[Candidate], *, distances: bool) -> list[SearchHit]:
-    """The hits of candidates that came with their rows; `distances`: their scores are
-    cosine distances (vector search), else lexical ranks."""
+    """The hits of candidates that came with their rows, built from the rows directly;
+    `distances`: their scores are cosine distances (vector search), else lexical ranks."""
     rows = [c for c in page if c.row is not None]
-    events = to_events([c.row for c in rows if c.row is not None])
-    return [
-        _hit(event, distance=c.score, score=1.0 - c.score)
+    extras = [
+        {"distance": c.score, "similarity_score": 1.0 - c.score, "score": 1.0 - c.score}
         if distances
-        else _hit(event, score=c.score)
-        for c, event in zip(rows, events, strict=True)
-        if event is not None  # a row that cannot be served is left out (and logged)
+        else {"score": c.score}
+        for c in rows
     ]
+    hits = to_events([c.row for c in rows if c.row is not None], SearchHit, extras)
+    return [hit for hit in hits if hit is not None]  # a row that cannot be served is left out
 
 
 async def _lexical(
