@@ -32,9 +32,9 @@ from api.core.log_setup import configure_logging
 from scripts.bench.search import (
     BENCH_DIR,
     bench_database,
+    ingestion_round,
     load_model,
-    model_encode_rate,
-    post_batches,
+    rate_medians,
     start_server,
 )
 from scripts.eval.locomo import DEFAULT_DIR, FILE, conversation_set
@@ -51,28 +51,22 @@ def locomo_events(directory: Path) -> list[dict[str, Any]]:
 def measure(
     model: Any, events: list[dict[str, Any]], *, clients: int, batch: int, rounds: int
 ) -> dict[str, Any]:
-    texts = [event["content"]["text"] for event in events]
-    batches = [events[i : i + batch] for i in range(0, len(events), batch)]
-    model_rates, service_rates, ratios = [], [], []
+    rates = []
     for round_index in range(rounds):
-        model_rate = model_encode_rate(model, texts)
-        service_rate = len(events) / post_batches(batches, clients)
+        rates.append(ingestion_round(model, events, clients=clients, batch=batch))
         log.info(
             "%d client(s), round %d: model %.1f texts/s, service %.1f events/s",
             clients,
             round_index,
-            model_rate,
-            service_rate,
+            *rates[-1],
         )
-        model_rates.append(model_rate)
-        service_rates.append(service_rate)
-        ratios.append(service_rate / model_rate)
+    model_rate, service_rate, ratios = rate_medians(rates)
     return {
         "clients": clients,
-        "model_texts_per_s": round(float(np.median(model_rates)), 1),
-        "service_events_per_s": round(float(np.median(service_rates)), 1),
+        "model_texts_per_s": model_rate,
+        "service_events_per_s": service_rate,
         "ratio": round(float(np.median(ratios)), 3),
-        "ratios": [round(r, 3) for r in ratios],
+        "ratios": ratios,
     }
 
 

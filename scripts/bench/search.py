@@ -298,6 +298,23 @@ def paired(
     return latencies, results, bare_latencies
 
 
+def ingestion_round(
+    model: Any, events: list[dict[str, Any]], *, clients: int, batch: int
+) -> tuple[float, float]:
+    """One round on the same texts: the model's own encode rate (texts/s), then the service's
+    (events/s) embedding and storing `events` (posted without vectors, in `batch`es)."""
+    model_rate = model_encode_rate(model, [e["content"]["text"] for e in events])
+    batches = [events[i : i + batch] for i in range(0, len(events), batch)]
+    return model_rate, len(events) / post_batches(batches, clients)
+
+
+def rate_medians(rates: list[tuple[float, float]]) -> tuple[float, float, list[float]]:
+    """The rounds' median model and service rates, and each round's ratio (service / model)."""
+    ratios = [round(service / model, 3) for model, service in rates]
+    model_rate = round(float(np.median([r[0] for r in rates])), 1)
+    return model_rate, round(float(np.median([r[1] for r in rates])), 1), ratios
+
+
 def ingest_corpus(
     model: Any,
     rows: list[dict[str, Any]],
@@ -315,35 +332,24 @@ def ingest_corpus(
     embedding and storing them), and the median of the per-round ratios is reported.
     """
     per_round = count // rounds
-    model_rates, service_rates, ratios = [], [], []
+    rates = []
     for round_index in range(rounds):
         start = round_index * per_round
         part = list(range(start, start + per_round))
-        model_rate = model_encode_rate(model, [rows[i]["text"] for i in part])
         events = [event(rows[i], i, None) for i in part]
-        seconds = post_batches(
-            [events[i : i + batch] for i in range(0, len(events), batch)], clients
-        )
-        service_rate = len(events) / seconds
-        log.info(
-            "round %d: model %.1f texts/s, service %.1f events/s",
-            round_index,
-            model_rate,
-            service_rate,
-        )
-        model_rates.append(model_rate)
-        service_rates.append(service_rate)
-        ratios.append(service_rate / model_rate)
+        rates.append(ingestion_round(model, events, clients=clients, batch=batch))
+        log.info("round %d: model %.1f texts/s, service %.1f events/s", round_index, *rates[-1])
+    model_rates, service_rates, ratios = rate_medians(rates)
     loaded = rounds * per_round
     rest = [event(rows[i], i, vectors[i]) for i in range(loaded, len(rows))]
     load_seconds = post_batches([rest[i : i + 500] for i in range(0, len(rest), 500)], 2)
     log.info("loaded %d events with vectors in %.0f s", len(rest), load_seconds)
     return {
         "ingestion": {
-            "model_encode_texts_per_s": round(float(np.median(model_rates)), 1),
-            "service_batch_events_per_s": round(float(np.median(service_rates)), 1),
+            "model_encode_texts_per_s": model_rates,
+            "service_batch_events_per_s": service_rates,
             "ratio": round(float(np.median(ratios)), 3),
-            "ratios": [round(r, 3) for r in ratios],
+            "ratios": ratios,
             "texts": loaded,
             "rounds": rounds,
             "clients": clients,
