@@ -62,7 +62,8 @@ async def test_a_tenant_index_is_read_for_its_tenant_alone(
                     SearchRequest(query=query, mode="lexical", limit=10),
                     tuning=tuning,
                 )
-            return {hit.content["text"]: hit.score for hit in found.data}
+            assert all(hit.score is not None for hit in found.data)
+            return {hit.content["text"]: hit.score or 0.0 for hit in found.data}
 
         own = await scores(DEFAULT_TENANT_ID, "apple")
         assert set(own) == {"the apple orchard", "apple pie with banana"}
