@@ -5,6 +5,7 @@ happens once) and a fresh database is created for each session. Set TEST_DATABAS
 admin URL of another server to use that one instead.
 """
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -232,19 +233,37 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     connection = await asyncpg.connect(url)
     try:
         tables = await truncated_tables(connection, url)
-        bm25 = await connection.fetch(BM25_INDEXES)
-        # A BM25 index is dropped and made again around the TRUNCATE, under a new OID:
-        # pg_textsearch 1.4.0 caches an index's state per backend by OID, and a TRUNCATE
-        # (new storage, same OID) leaves the session app's pooled connections reading stale
-        # state: wrong results, or "fragment head page ... has n_records" errors
-        # (timescale/pg_textsearch#485 describes the same for REINDEX).
-        for name, _ in bm25:
-            await connection.execute(f"DROP INDEX {name}")
-        # Names come from the catalogue (quoted), not from a caller.
-        await connection.execute(f"TRUNCATE {tables} CASCADE")
-        for name, definition in bm25:
-            if name in MIGRATED_BM25_INDEXES:  # a tenant's own index goes with its tenant
-                await connection.execute(definition)
-        await connection.execute("DELETE FROM tenants WHERE id <> $1", DEFAULT_TENANT_ID)
+        # One transaction, tried again on a deadlock: a background job a test left running
+        # (the in-process worker) may still be writing, and a half-done clean-up would leave
+        # every later test without the BM25 indexes.
+        for attempt in range(CLEAN_ATTEMPTS):
+            try:
+                async with connection.transaction():
+                    await _empty(connection, tables)
+                break
+            except asyncpg.exceptions.DeadlockDetectedError:
+                if attempt == CLEAN_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.2 * (attempt + 1))
     finally:
         await connection.close()
+
+
+CLEAN_ATTEMPTS = 5
+
+
+async def _empty(connection: asyncpg.Connection, tables: str) -> None:
+    bm25 = await connection.fetch(BM25_INDEXES)
+    # A BM25 index is dropped and made again around the TRUNCATE, under a new OID:
+    # pg_textsearch 1.4.0 caches an index's state per backend by OID, and a TRUNCATE (new
+    # storage, same OID) leaves the session app's pooled connections reading stale state: wrong
+    # results, or "fragment head page ... has n_records" errors (timescale/pg_textsearch#485
+    # describes the same for REINDEX).
+    for name, _ in bm25:
+        await connection.execute(f"DROP INDEX {name}")
+    # Names come from the catalogue (quoted), not from a caller.
+    await connection.execute(f"TRUNCATE {tables} CASCADE")
+    for name, definition in bm25:
+        if name in MIGRATED_BM25_INDEXES:  # a tenant's own index goes with its tenant
+            await connection.execute(definition)
+    await connection.execute("DELETE FROM tenants WHERE id <> $1", DEFAULT_TENANT_ID)
