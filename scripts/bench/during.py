@@ -7,11 +7,13 @@ first with nothing else running, then while one client posts LoCoMo's dialogue t
 tuning half, read from `../shared/datasets/locomo/`) without vectors in batches of 250, as an
 import or a backfill does, into a tenant of its own (`ingest-bench`, deleted afterwards, then
 `VACUUM ANALYZE events`, so the database is left as it was found). Queries alternate vector and
-hybrid; each phase sends `--queries` of each. Hybrid's query embeddings are cached by a
+hybrid; the idle phase sends `--queries` of each, the other sends them again and again for at
+least `--seconds` (60). Hybrid's query embeddings are cached by a
 warm-up pass, so both phases measure the search, not the model, apart from the CPU the
 ingestion's model calls take.
 
 Usage: python -m scripts.bench.during [--database mnemolite_bench_single] [--queries 200]
+                                      [--seconds 60]
 """
 
 import argparse
@@ -60,11 +62,18 @@ def ingest(events: list[dict[str, Any]], stop: threading.Event, written: list[in
                 written[0] += len(batch)
 
 
-def phase(connection: http.client.HTTPConnection, kinds: dict[str, list[dict]]) -> dict:
+def phase(
+    connection: http.client.HTTPConnection, kinds: dict[str, list[dict]], seconds: float = 0
+) -> dict:
+    """Every query of each kind, alternating kinds; again from the start until `seconds`."""
     latencies: dict[str, list[float]] = {name: [] for name in kinds}
-    for index in range(len(next(iter(kinds.values())))):
-        for name, bodies in kinds.items():
-            latencies[name].append(send(connection, bodies[index])[0])
+    deadline = time.monotonic() + seconds
+    while True:
+        for index in range(len(next(iter(kinds.values())))):
+            for name, bodies in kinds.items():
+                latencies[name].append(send(connection, bodies[index])[0])
+        if time.monotonic() >= deadline:
+            break
     return {
         name: {
             "p50_ms": round(float(np.percentile(values, 50)), 2),
@@ -78,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", default="mnemolite_bench_single")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=60, help="least time under ingestion")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     configure_logging("warning")
@@ -110,7 +120,7 @@ def main() -> None:
         writer.start()
         time.sleep(5)  # the ingestion under way: its first batches encoded and written
         started = time.perf_counter()
-        during = phase(connection, kinds)
+        during = phase(connection, kinds, seconds=args.seconds)
         seconds = time.perf_counter() - started
         stop.set()
         writer.join()
@@ -123,8 +133,9 @@ def main() -> None:
     vacuum_analyze(url)
     print(
         f"Date: {datetime.now(UTC).isoformat(timespec='seconds')} · {args.database} · "
-        f"{args.queries} queries of each kind per phase · during: {written[0]} events written "
-        f"by one client in batches of 250 while the searches ran ({seconds:.0f} s)\n"
+        f"{args.queries} queries of each kind idle, repeated for {seconds:.0f} s during ingestion: "
+        f"{written[0]} events written "
+        "by one client in batches of 250 meanwhile\n"
     )
     print("| query | idle P50 / P95 ms | during ingestion P50 / P95 ms | P95 ratio |")
     print("|---|---|---|---|")
