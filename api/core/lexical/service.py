@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from api.core.kept import Kept
 from api.core.lexical import repository
 from api.core.lexical.schemas import TenantIndex
 
@@ -25,7 +26,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-class TenantIndexes:
+class TenantIndexes(Kept[tuple[UUID, str], bool]):
     """Whether tenants have their own BM25 index, as read from the catalogue in the last
     `ttl_seconds` (one lookup per tenant and table in that time, not one per search).
 
@@ -41,10 +42,7 @@ class TenantIndexes:
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl_seconds = ttl_seconds
-        self.max_entries = max_entries
-        self.clock = clock
-        self._seen: dict[tuple[UUID, str], tuple[float, bool]] = {}
+        super().__init__(ttl_seconds=ttl_seconds, max_entries=max_entries, clock=clock)
 
     async def index(
         self, conn: asyncpg.Connection, table: str, tenant_id: UUID | None, shared: str
@@ -54,12 +52,10 @@ class TenantIndexes:
         if tenant_id is None:
             return shared
         own = repository.tenant_index_name(table, tenant_id)
-        seen = self._seen.get((tenant_id, table))
-        if seen is None or self.clock() - seen[0] >= self.ttl_seconds:
+        valid = self.get((tenant_id, table))
+        if valid is None:
             valid = await repository.tenant_index_valid(conn, own) is True
-            self._remember(tenant_id, table, valid)
-        else:
-            valid = seen[1]
+            self.put((tenant_id, table), valid)
         return own if valid else shared
 
     async def search(
@@ -80,15 +76,9 @@ class TenantIndexes:
             return await run(index)
         except asyncpg.UndefinedObjectError:
             assert tenant_id is not None
-            self._remember(tenant_id, table, False)
+            self.put((tenant_id, table), False)
             log.info("tenant_bm25_index_gone", index=index, table=table)
             return await run(shared)
-
-    def _remember(self, tenant_id: UUID, table: str, valid: bool) -> None:
-        self._seen.pop((tenant_id, table), None)
-        self._seen[(tenant_id, table)] = (self.clock(), valid)
-        while len(self._seen) > self.max_entries:
-            del self._seen[next(iter(self._seen))]
 
 
 async def create_tenant_index(conn: asyncpg.Connection, tenant_id: UUID) -> str:

@@ -20,6 +20,7 @@ import structlog
 from pydantic import ValidationError
 
 from api.core.database import Database
+from api.core.kept import Kept
 from api.core.tenancy import repository
 from api.core.tenancy.exceptions import (
     DefaultTenantKept,
@@ -256,7 +257,7 @@ def required_rank(method: str, path: str) -> int:
     return ROLE_RANK["write"]
 
 
-class TenantDirectory:
+class TenantDirectory(Kept[str, TenantRead]):
     """Tenants by name, as the access check resolves the operator's `X-Tenant` on each request.
 
     What a process read is kept for `ttl_seconds`: without it, each such request took a
@@ -274,20 +275,12 @@ class TenantDirectory:
         ttl_seconds: float = TENANT_NAME_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl_seconds = ttl_seconds
-        self._clock = clock
-        self._entries: dict[str, tuple[float, TenantRead]] = {}
+        super().__init__(ttl_seconds=ttl_seconds, max_entries=MAX_KEPT_NAMES, clock=clock)
 
     async def named(self, database: Database, name: str) -> TenantRead:
-        now = self._clock()
-        kept = self._entries.get(name)
-        if kept is not None and now < kept[0]:
-            return kept[1]
+        kept = self.get(name)
+        if kept is not None:
+            return kept
         tenant = await tenant_named(database, name)  # TenantNotFound for an unknown name
-        if len(self._entries) >= MAX_KEPT_NAMES:
-            self._entries.clear()  # at most one lookup more per tenant
-        self._entries[name] = (now + self.ttl_seconds, tenant)
+        self.put(name, tenant)
         return tenant
-
-    def forget(self, name: str) -> None:
-        self._entries.pop(name, None)

@@ -122,6 +122,4 @@ async def nearest_hnsw(
 
 
 def _candidates(records: list[asyncpg.Record], columns: str | None) -> list[Candidate]:
-    if columns is None:
-        return [Candidate(record["id"], record["distance"]) for record in records]
-    return [Candidate(record["id"], record["distance"], row=record) for record in records]
+    return [Candidate(r["id"], r["distance"], row=r if columns else None) for r in records]

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from api.core.config import Settings
+from api.core.kept import Kept
 from api.core.lexical.service import TenantIndexes
 
 # One bound on query text for every search, events and code alike.
@@ -37,7 +38,7 @@ class Neighbours:
     strategy: Strategy
 
 
-class LargeTenants:
+class LargeTenants(Kept[tuple[UUID, str], bool]):
     """Which tenants' tables held more rows than the exact-search cap, seen in the last
     `ttl_seconds`: their unfiltered searches go to HNSW without counting the rows again.
 
@@ -53,24 +54,14 @@ class LargeTenants:
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.ttl_seconds = ttl_seconds
-        self.max_entries = max_entries
-        self.clock = clock
-        self._seen: dict[tuple[UUID, str], float] = {}
+        super().__init__(ttl_seconds=ttl_seconds, max_entries=max_entries, clock=clock)
 
     def holds(self, tenant_id: UUID | None, table: str) -> bool:
-        if tenant_id is None:
-            return False
-        seen = self._seen.get((tenant_id, table))
-        return seen is not None and self.clock() - seen < self.ttl_seconds
+        return tenant_id is not None and self.get((tenant_id, table)) is not None
 
     def remember(self, tenant_id: UUID | None, table: str) -> None:
-        if tenant_id is None:
-            return
-        self._seen.pop((tenant_id, table), None)
-        self._seen[(tenant_id, table)] = self.clock()
-        while len(self._seen) > self.max_entries:
-            del self._seen[next(iter(self._seen))]
+        if tenant_id is not None:
+            self.put((tenant_id, table), True)
 
 
 @dataclass(frozen=True)

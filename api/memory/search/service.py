@@ -173,14 +173,16 @@ async def _vector(
 def _hydrated(page: list[Candidate], *, distances: bool) -> list[SearchHit]:
     """The hits of candidates that came with their rows, built from the rows directly;
     `distances`: their scores are cosine distances (vector search), else lexical ranks."""
-    rows = [c for c in page if c.row is not None]
-    extras = [
-        {"distance": c.score, "similarity_score": 1.0 - c.score, "score": 1.0 - c.score}
-        if distances
-        else {"score": c.score}
-        for c in rows
-    ]
-    hits = to_events([c.row for c in rows if c.row is not None], SearchHit, extras)
+    records, extras = [], []
+    for c in page:
+        if c.row is not None:
+            records.append(c.row)
+            extras.append(
+                {"distance": c.score, "similarity_score": 1.0 - c.score, "score": 1.0 - c.score}
+                if distances
+                else {"score": c.score}
+            )
+    hits = to_events(records, SearchHit, extras)
     return [hit for hit in hits if hit is not None]  # a row that cannot be served is left out
 
 
