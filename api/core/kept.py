@@ -17,7 +17,7 @@ class Kept(Generic[K, V]):
     def __init__(
         self,
         *,
-        ttl_seconds: float,
+        ttl_seconds: float = 30.0,
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

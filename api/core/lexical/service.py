@@ -9,7 +9,6 @@ partial index only for a condition that implies its own. BM25 statements are pre
 run anyway, so naming a tenant costs no cached plan.
 """
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 from uuid import UUID
@@ -34,15 +33,6 @@ class TenantIndexes(Kept[tuple[UUID, str], bool]):
     noticed by the first search that fails to find it, which runs again on the shared index
     (`search`): no search fails for it. At most `max_entries` are kept, the oldest dropped first.
     """
-
-    def __init__(
-        self,
-        *,
-        ttl_seconds: float = 30.0,
-        max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(ttl_seconds=ttl_seconds, max_entries=max_entries, clock=clock)
 
     async def index(
         self, conn: asyncpg.Connection, table: str, tenant_id: UUID | None, shared: str

@@ -1,7 +1,5 @@
 """Shapes shared by every search: a ranked candidate, the tuning, where a vector column lives."""
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Self
 from uuid import UUID
@@ -46,15 +44,6 @@ class LargeTenants(Kept[tuple[UUID, str], bool]):
     more (approximate, as it was a moment before); one that grows is counted on each search
     until it passes the cap. At most `max_entries` are kept, the oldest dropped first.
     """
-
-    def __init__(
-        self,
-        *,
-        ttl_seconds: float = 30.0,
-        max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(ttl_seconds=ttl_seconds, max_entries=max_entries, clock=clock)
 
     def holds(self, tenant_id: UUID | None, table: str) -> bool:
         return tenant_id is not None and self.get((tenant_id, table)) is not None
