@@ -43,7 +43,11 @@ STAGES = (
     ("hydration by id", "fetch_events ("),
     ("building the hits", "to_events ("),
     ("sending the response", "Response.__call__ (starlette/responses.py)"),
+    ("access log and request metrics", "RequestMetricsMiddleware._observe"),
 )
+# Where the app's time goes outside FastAPI's route handling: the middleware stack's own work.
+APP = STAGES[1][1]
+ROUTE = STAGES[2][1]
 
 
 def frames(line: str) -> tuple[list[str], int]:
@@ -74,6 +78,22 @@ def shares(raw: Path) -> tuple[int, dict[str, float]]:
     result = {label: 100 * under[label] / total for label, marker in STAGES if marker}
     result[STAGES[0][0]] = 100 - result[STAGES[1][0]]
     return total, result
+
+
+def middleware_functions(raw: Path, top: int = 12) -> list[tuple[str, float]]:
+    """The app's busy samples outside route handling, by the innermost project or library
+    function on the stack (its share of all busy samples)."""
+    total = 0
+    innermost: Counter[str] = Counter()
+    for line in raw.read_text().splitlines():
+        names, count = frames(line)
+        if not any("scripts/serve.py" in name for name in names):
+            continue
+        total += count
+        if not any(APP in name for name in names) or any(ROUTE in name for name in names):
+            continue
+        innermost[names[-1]] += count
+    return [(name, 100 * count / total) for name, count in innermost.most_common(top)]
 
 
 def bodies(kind: str, count: int = 200) -> list[dict]:
@@ -127,6 +147,10 @@ def main() -> None:
     print("| stage | share of busy samples |\n|---|---|")
     for label, _ in STAGES:
         print(f"| {label} | {stages[label]:.1f}% |")
+    print("\nInside the app, outside route handling (the middleware), by innermost frame:\n")
+    print("| function | share of busy samples |\n|---|---|")
+    for name, share in middleware_functions(raw):
+        print(f"| `{name}` | {share:.1f}% |")
 
 
 if __name__ == "__main__":

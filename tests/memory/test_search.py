@@ -67,6 +67,23 @@ async def test_hybrid_fuses_both_rankings(client):
     # Found by both, each list's scaled score at most 1, weighted 0.5 each.
     assert 0 < top["score"] <= 1.0
     assert result["meta"]["mode"] == "hybrid"
+    for hit in result["data"]:  # every hit, lexical-only ones too, carries its vector distance
+        assert 0 <= hit["distance"] <= 2
+        assert hit["similarity_score"] == pytest.approx(1 - hit["distance"])
+        assert "embedding" not in hit
+
+
+async def test_hybrid_hits_carry_their_embedding_when_asked(client):
+    for text in NOTES:
+        await create(client, text)
+    plain = await search(client, query="billing migration", mode="hybrid", limit=3)
+    result = await search(
+        client, query="billing migration", mode="hybrid", limit=3, include_embedding=True
+    )
+    assert [hit["id"] for hit in result["data"]] == [hit["id"] for hit in plain["data"]]
+    for hit in result["data"]:
+        assert len(hit["embedding"]) == 384
+        assert set(hit["ranks"]) <= {"vector", "lexical"}
 
 
 async def test_filters_restrict_every_mode(client):

@@ -13,8 +13,8 @@ from api.core.lexical.repository import bm25_matches, fetch_fresh
 from api.core.vectors.repository import Where
 from api.core.vectors.schemas import Candidate, LexicalRanking, VectorTarget
 from api.embeddings.protocol import Vector
-from api.memory.events.schemas import EventFilters, EventRead
-from api.memory.events.sql import columns, filter_clause, to_events
+from api.memory.events.schemas import EventFilters
+from api.memory.events.sql import columns, filter_clause
 
 TEXT_SEARCH_CONFIG = "english"  # must match the generated column in migration 0003
 # pg_textsearch's index over events.lexical_text (migration 0013), named in every BM25 query:
@@ -103,9 +103,9 @@ async def fetch_events(
     *,
     vector: Vector | None,
     include_embedding: bool,
-) -> dict[UUID, tuple[EventRead, float | None]]:
-    """Events by id, with their distance to `vector` when one is given. A row that cannot be
-    served is left out (and logged), as a row deleted since the candidates were found is."""
+) -> dict[UUID, asyncpg.Record]:
+    """The rows of events by id (`columns()`, and `distance` to `vector` when one is given),
+    to be built by `to_events`; a row deleted since the candidates were found is missing."""
     if not ids:
         return {}
     distance = "e.embedding <=> $2" if vector is not None else "NULL::float8"
@@ -117,9 +117,4 @@ async def fetch_events(
         """,
         *params,
     )
-    events = to_events(records, EventRead)
-    return {
-        record["id"]: (event, record["distance"])
-        for record, event in zip(records, events, strict=True)
-        if event is not None
-    }
+    return {record["id"]: record for record in records}

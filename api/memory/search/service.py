@@ -15,7 +15,7 @@ from api.core.vectors.schemas import Candidate, Neighbours, SearchTuning
 from api.embeddings.protocol import Embedder, Vector
 from api.embeddings.vectors import checked_vector
 from api.memory.events import service as events
-from api.memory.events.schemas import EventFilters, EventRead
+from api.memory.events.schemas import EventFilters
 from api.memory.events.sql import columns as event_columns
 from api.memory.events.sql import to_events
 from api.memory.search import repository
@@ -231,16 +231,22 @@ async def _hybrid(
         weights=HYBRID_WEIGHTS,
     )
     page = fused[request.offset : request.offset + request.limit]
-    events = await repository.fetch_events(
+    rows = await repository.fetch_events(
         conn, [f.key for f in page], vector=vector, include_embedding=request.include_embedding
     )
-    hits = []
-    for item in page:
-        if item.key not in events:
-            continue  # deleted between the two queries, or cannot be served
-        event, distance = events[item.key]
-        hits.append(_hit(event, distance=distance, score=item.score, ranks=item.ranks))
-    return hits, len(fused) > request.offset + request.limit, found.strategy
+    found_rows = [(item, rows[item.key]) for item in page if item.key in rows]  # not deleted
+    extras = [
+        {
+            "distance": row["distance"],  # None for an event not embedded yet
+            "similarity_score": None if row["distance"] is None else 1.0 - row["distance"],
+            "score": item.score,
+            "ranks": item.ranks,
+        }
+        for item, row in found_rows
+    ]
+    hits = to_events([row for _, row in found_rows], SearchHit, extras)
+    served = [hit for hit in hits if hit is not None]  # a row that cannot be served is left out
+    return served, len(fused) > request.offset + request.limit, found.strategy
 
 
 async def _lexical_matches(
@@ -292,19 +298,3 @@ def _within(candidates: list[Candidate], threshold: float | None) -> list[Candid
     if threshold is None:
         return candidates
     return [c for c in candidates if c.score <= threshold]
-
-
-def _hit(
-    event: EventRead,
-    *,
-    score: float,
-    distance: float | None = None,
-    ranks: dict[str, int] | None = None,
-) -> SearchHit:
-    return SearchHit(
-        **event.model_dump(exclude={"similarity_score", "distance"}),
-        similarity_score=None if distance is None else 1.0 - distance,
-        distance=distance,
-        score=score,
-        ranks=ranks,
-    )
