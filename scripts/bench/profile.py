@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from api.core.local_postgres import ensure_database, start_embedded_server
-from scripts.bench.search import BENCH_DIR, PORT, load_corpus, load_model, query_texts, send
+from scripts.bench.search import BENCH_DIR, PORT, sample_queries, send
 from scripts.serve import spawn
 
 # (label, a frame that starts the stage): shares are of every busy sample of the server.
@@ -96,14 +96,10 @@ def middleware_functions(raw: Path, top: int = 12) -> list[tuple[str, float]]:
     return [(name, 100 * count / total) for name, count in innermost.most_common(top)]
 
 
-def bodies(kind: str, count: int = 200) -> list[dict]:
-    rows, vectors = load_corpus(BENCH_DIR, 100_000)
-    picks = np.random.default_rng(2026).choice(len(rows), size=count, replace=False)
-    texts = query_texts(rows, picks)
+def bodies(kind: str) -> list[dict]:
+    texts, queries = sample_queries()
     if kind == "vector":
-        model = load_model()
-        queries = model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
-        return [{"vector": q.astype(np.float32).tolist(), "mode": "vector"} for q in queries]
+        return [{"vector": q.tolist(), "mode": "vector"} for q in queries]
     return [{"query": t, "mode": kind} for t in texts]
 
 

@@ -147,6 +147,15 @@ def query_texts(rows: list[dict[str, Any]], picks: np.ndarray) -> list[str]:
     return [" ".join(rows[i]["text"].split()[:8]) for i in picks]
 
 
+def sample_queries(count: int = 200) -> tuple[list[str], np.ndarray]:
+    """`count` query texts drawn from the corpus (seeded) and their vectors, as float32."""
+    rows, _ = load_corpus(BENCH_DIR, 100_000)
+    picks = np.random.default_rng(2026).choice(len(rows), size=count, replace=False)
+    texts = query_texts(rows, picks)
+    vectors = load_model().encode(texts, normalize_embeddings=True, show_progress_bar=False)
+    return texts, vectors.astype(np.float32)
+
+
 def exact_top(similarities: np.ndarray, rows: np.ndarray | None = None, k: int = 10) -> set[int]:
     """Indexes of the k most similar rows (optionally among `rows`), by exact cosine."""
     if rows is None:

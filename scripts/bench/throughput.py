@@ -27,25 +27,12 @@ import numpy as np
 
 from api.core.local_postgres import ensure_database, start_embedded_server
 from scripts.bench.bare import BareSql
-from scripts.bench.search import (
-    BENCH_DIR,
-    PORT,
-    load_corpus,
-    load_model,
-    query_texts,
-    run_queries,
-    send,
-    start_server,
-)
+from scripts.bench.search import BENCH_DIR, PORT, run_queries, sample_queries, send, start_server
 
 
-def workload(count: int = 200) -> dict[str, tuple[list[dict], list[tuple[Any, ...]]]]:
+def workload() -> dict[str, tuple[list[dict], list[tuple[Any, ...]]]]:
     """For each kind, the HTTP bodies and the bare SQL's values of the same queries."""
-    rows, _ = load_corpus(BENCH_DIR, 100_000)
-    picks = np.random.default_rng(2026).choice(len(rows), size=count, replace=False)
-    texts = query_texts(rows, picks)
-    queries = load_model().encode(texts, normalize_embeddings=True, show_progress_bar=False)
-    queries = queries.astype(np.float32)
+    texts, queries = sample_queries()
     return {
         "vector": (
             [{"vector": q.tolist(), "mode": "vector"} for q in queries],
