@@ -63,15 +63,20 @@ def frames(line: str) -> tuple[list[str], int]:
     return names, int(count)
 
 
-def shares(raw: Path) -> tuple[int, dict[str, float]]:
+def main_thread_samples(raw: Path) -> list[tuple[list[str], int]]:
+    """The server's main-thread stacks in py-spy's raw output, with their sample counts; the
+    other threads (the model's, asyncio's default executor) are left out."""
+    samples = [frames(line) for line in raw.read_text().splitlines()]
+    return [
+        (names, count) for names, count in samples if any("scripts/serve.py" in n for n in names)
+    ]
+
+
+def shares(samples: list[tuple[list[str], int]]) -> tuple[int, dict[str, float]]:
     """Busy samples, and the share of them under each stage's frame."""
-    total = 0
+    total = sum(count for _, count in samples)
     under: Counter[str] = Counter()
-    for line in raw.read_text().splitlines():
-        names, count = frames(line)
-        if not any("scripts/serve.py" in name for name in names):
-            continue  # other threads (the model's, asyncio's default executor)
-        total += count
+    for names, count in samples:
         for label, marker in STAGES:
             if marker is not None and any(marker in name for name in names):
                 under[label] += count
@@ -80,19 +85,16 @@ def shares(raw: Path) -> tuple[int, dict[str, float]]:
     return total, result
 
 
-def middleware_functions(raw: Path, top: int = 12) -> list[tuple[str, float]]:
+def middleware_functions(
+    samples: list[tuple[list[str], int]], top: int = 12
+) -> list[tuple[str, float]]:
     """The app's busy samples outside route handling, by the innermost project or library
     function on the stack (its share of all busy samples)."""
-    total = 0
+    total = sum(count for _, count in samples)
     innermost: Counter[str] = Counter()
-    for line in raw.read_text().splitlines():
-        names, count = frames(line)
-        if not any("scripts/serve.py" in name for name in names):
-            continue
-        total += count
-        if not any(APP in name for name in names) or any(ROUTE in name for name in names):
-            continue
-        innermost[names[-1]] += count
+    for names, count in samples:
+        if any(APP in name for name in names) and not any(ROUTE in name for name in names):
+            innermost[names[-1]] += count
     return [(name, 100 * count / total) for name, count in innermost.most_common(top)]
 
 
@@ -134,7 +136,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    total, stages = shares(raw)
+    samples = main_thread_samples(raw)
+    total, stages = shares(samples)
     print(
         f"{args.kind} search, {len(latencies)} requests in {args.seconds:.0f} s, P50 "
         f"{np.percentile(latencies, 50):.2f} ms; {total} busy samples of the server's main thread"
@@ -145,7 +148,7 @@ def main() -> None:
         print(f"| {label} | {stages[label]:.1f}% |")
     print("\nInside the app, outside route handling (the middleware), by innermost frame:\n")
     print("| function | share of busy samples |\n|---|---|")
-    for name, share in middleware_functions(raw):
+    for name, share in middleware_functions(samples):
         print(f"| `{name}` | {share:.1f}% |")
 
 

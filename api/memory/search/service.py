@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Awaitable
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -173,17 +174,30 @@ async def _vector(
 def _hydrated(page: list[Candidate], *, distances: bool) -> list[SearchHit]:
     """The hits of candidates that came with their rows, built from the rows directly;
     `distances`: their scores are cosine distances (vector search), else lexical ranks."""
-    records, extras = [], []
-    for c in page:
-        if c.row is not None:
-            records.append(c.row)
-            extras.append(
-                {"distance": c.score, "similarity_score": 1.0 - c.score, "score": 1.0 - c.score}
-                if distances
-                else {"score": c.score}
-            )
-    hits = to_events(records, SearchHit, extras)
-    return [hit for hit in hits if hit is not None]  # a row that cannot be served is left out
+    with_rows = [(c, c.row) for c in page if c.row is not None]
+    return _hits(
+        [row for _, row in with_rows],
+        [
+            {**_distance_fields(c.score), "score": 1.0 - c.score}
+            if distances
+            else {"score": c.score}
+            for c, _ in with_rows
+        ],
+    )
+
+
+def _hits(rows: list[asyncpg.Record], extras: list[dict[str, Any]]) -> list[SearchHit]:
+    """Hits built from their rows, `extras[i]` the search fields of row i; a row that cannot
+    be served is left out (and logged)."""
+    return [hit for hit in to_events(rows, SearchHit, extras) if hit is not None]
+
+
+def _distance_fields(distance: float | None) -> dict[str, float | None]:
+    """A hit's cosine distance and similarity (None for an event not embedded yet)."""
+    return {
+        "distance": distance,
+        "similarity_score": None if distance is None else 1.0 - distance,
+    }
 
 
 async def _lexical(
@@ -234,19 +248,19 @@ async def _hybrid(
     rows = await repository.fetch_events(
         conn, [f.key for f in page], vector=vector, include_embedding=request.include_embedding
     )
-    found_rows = [(item, rows[item.key]) for item in page if item.key in rows]  # not deleted
-    extras = [
-        {
-            "distance": row["distance"],  # None for an event not embedded yet
-            "similarity_score": None if row["distance"] is None else 1.0 - row["distance"],
-            "score": item.score,
-            "ranks": item.ranks,
-        }
-        for item, row in found_rows
-    ]
-    hits = to_events([row for _, row in found_rows], SearchHit, extras)
-    served = [hit for hit in hits if hit is not None]  # a row that cannot be served is left out
-    return served, len(fused) > request.offset + request.limit, found.strategy
+    kept = [item for item in page if item.key in rows]  # not deleted since it was ranked
+    hits = _hits(
+        [rows[item.key] for item in kept],
+        [
+            {
+                **_distance_fields(rows[item.key]["distance"]),
+                "score": item.score,
+                "ranks": item.ranks,
+            }
+            for item in kept
+        ],
+    )
+    return hits, len(fused) > request.offset + request.limit, found.strategy
 
 
 async def _lexical_matches(
