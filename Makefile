@@ -7,10 +7,11 @@ PACKAGES := $(VENV)/.packages
 # BM25 for the embedded server; `make install PG_TEXTSEARCH_TARBALL=PATH` for another copy.
 PG_TEXTSEARCH_TARBALL ?= ../shared/vendor/pg_textsearch-1.4.0.tar.gz
 
-.PHONY: help install browser lock index run api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
+.PHONY: help install browser lock index run run-replica api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
 
 help:
 	@echo "make run          install, start the embedded PostgreSQL, migrate, serve on 127.0.0.1:8001"
+	@echo "make run-replica  make run, reading from a local hot standby of the embedded server"
 	@echo "make api-test     install and run the whole test suite"
 	@echo "make test-fast    the suite without the real-model and browser tests"
 	@echo "make lint         ruff check + ruff format --check + mypy + import contracts"
@@ -59,6 +60,10 @@ browser:
 
 run: $(STAMP)
 	$(BIN)/python -m scripts.serve
+
+# The embedded server plus a hot standby of it (DATA_DIR/standby) serving the reads.
+run-replica: $(STAMP)
+	$(BIN)/python -m scripts.run_replica
 
 api-test: $(STAMP) browser
 	$(BIN)/pytest

@@ -34,6 +34,7 @@ from api.core.middleware import (
     TrailingSlashMiddleware,
 )
 from api.core.migrations import head_revision
+from api.core.replication.service import ReadReplicas
 from api.core.security import ApiKeyMiddleware, install_openapi_security, warn_if_exposed
 from api.core.tenancy.limits import RateLimiter
 from api.core.tenancy.router import router as admin_router
@@ -57,6 +58,7 @@ class State(TypedDict):
     """What the lifespan hands to every request (`request.state.pool`, ...)."""
 
     pool: asyncpg.Pool
+    replicas: ReadReplicas | None
     embedders: Embedders
     parser: ParsePool
 
@@ -134,7 +136,12 @@ def create_app(
                     max_request_bytes=settings.max_request_bytes
                 )
                 async with mcp_sessions.run():
-                    yield {"pool": pool, "embedders": active, "parser": parser}
+                    yield {
+                        "pool": pool,
+                        "replicas": runtime.replicas,
+                        "embedders": active,
+                        "parser": parser,
+                    }
             finally:
                 app.state.mcp_backend = None
                 stop_worker.set()

@@ -19,6 +19,7 @@ from api.core.config import Settings
 from api.core.database import Database, create_pool, redact_password, resolve_database_url
 from api.core.metrics import Metrics, create_metrics
 from api.core.migrations import upgrade
+from api.core.replication.service import ReadReplicas, Replica
 from api.core.schema.service import ensure_schema, lexical_ranking
 from api.core.vectors.schemas import LexicalRanking
 from api.embeddings.factory import Embedders, build_embedders
@@ -46,6 +47,7 @@ class Runtime:
     embedders: Embedders
     metrics: Metrics
     lexical_ranking: LexicalRanking = "ts_rank"
+    replicas: ReadReplicas | None = None
 
     @property
     def redacted_url(self) -> str:
@@ -76,6 +78,9 @@ async def started(
         await asyncio.to_thread(upgrade, url)
     pool = await create_pool(url, settings)
     owned: Embedders | None = None
+    replicas: ReadReplicas | None = None
+    stop_polling = asyncio.Event()
+    polling: asyncio.Task[None] | None = None
     try:
         # Before the models load: a wrong database fails in a second, not after a download.
         async with pool.acquire() as conn:
@@ -96,16 +101,52 @@ async def started(
             code_model=active.code.model_name,
             dimension=active.text.dimension,
         )
+        if settings.read_database_url:
+            replicas = await open_replicas(pool, settings, metrics)
+            polling = asyncio.create_task(replicas.run(stop_polling), name="read-replicas")
         yield Runtime(
             settings=settings,
             database_url=url,
             pool=pool,
-            database=Database(pool, metrics),
+            database=Database(pool, metrics, replicas=replicas),
             embedders=active,
             metrics=metrics,
             lexical_ranking=ranking,
+            replicas=replicas,
         )
     finally:
+        stop_polling.set()
+        if polling is not None:
+            await polling
+        if replicas is not None:
+            for replica in replicas.replicas:
+                await replica.pool.close()
         if owned is not None:
             await owned.aclose()
         await pool.close()
+
+
+async def open_replicas(
+    primary: asyncpg.Pool, settings: Settings, metrics: Metrics
+) -> ReadReplicas:
+    """A pool per READ_DATABASE_URL, opened lazily (a standby that is down does not stop the
+    start), and their first poll, so that reads use them from the first request."""
+    replicas = [
+        Replica(
+            name=f"replica-{number}",
+            url=redact_password(url),
+            pool=await create_pool(url, settings, min_size=0),
+        )
+        for number, url in enumerate(settings.read_database_url, start=1)
+    ]
+    reading = ReadReplicas(
+        primary,
+        replicas,
+        max_lag_seconds=settings.read_replica_max_lag_seconds,
+        poll_seconds=settings.read_replica_poll_seconds,
+        metrics=metrics,
+    )
+    await reading.poll()
+    for replica in replicas:
+        log.info("read_replica", replica=replica.name, url=replica.url, up=replica.up)
+    return reading

@@ -9,7 +9,7 @@ from api.code import pipeline
 from api.code.index import service
 from api.code.index.dependencies import ParserDep
 from api.code.index.schemas import IndexRequest, IndexResult, RepositoryDeleted, RepositoryList
-from api.core.database import Conn, DatabaseDep
+from api.core.database import Conn, DatabaseDep, ReadConn
 from api.core.dependencies import SettingsDep
 from api.embeddings.dependencies import EmbeddersDep
 
@@ -37,7 +37,7 @@ async def index_files(
 
 
 @router.get("/repositories", response_model=RepositoryList)
-async def list_repositories(conn: Conn) -> RepositoryList:
+async def list_repositories(conn: ReadConn) -> RepositoryList:
     """Indexed repositories with their file and chunk counts."""
     return await service.list_repositories(conn)
 

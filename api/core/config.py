@@ -33,6 +33,24 @@ class Settings(BaseSettings):
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    # Read replicas (api/core/replicas.py): several URLs are separated by spaces, because a
+    # multi-host URL has commas of its own.
+    read_database_url: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Hot standbys that serve searches and reads (space-separated URLs); "
+        "writes and the reads of a tenant that has just written go to DATABASE_URL.",
+    )
+    read_replica_max_lag_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A standby further behind its primary than this serves no reads.",
+    )
+    read_replica_poll_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        le=60,
+        description="How often each standby's replay position and the primary's are read.",
+    )
 
     # Embeddings
     embedding_mode: Literal["real", "mock"] = "real"
@@ -172,6 +190,13 @@ class Settings(BaseSettings):
             # It travels in an HTTP header: anything else would never match what clients send.
             raise ValueError("API_KEY must be printable ASCII without spaces")
         return value
+
+    @field_validator("read_database_url", mode="before")
+    @classmethod
+    def _space_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split()
+        return tuple(dict.fromkeys(str(url).strip() for url in value if str(url).strip()))
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

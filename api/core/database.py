@@ -22,9 +22,10 @@ from fastapi import Depends, Request
 from pgvector.asyncpg import register_vector
 
 from api.core.config import Settings
-from api.core.errors import DatabaseUnavailable
+from api.core.errors import DATABASE_UNAVAILABLE, DatabaseUnavailable
 from api.core.local_postgres import ensure_database, start_embedded_server
 from api.core.metrics import Metrics
+from api.core.replication.service import ReadReplicas
 
 # A request fails fast with 503 rather than hang when the database is away: opening a
 # connection may take CONNECT_TIMEOUT_SECONDS (asyncpg's default is 60), and waiting for one
@@ -166,7 +167,9 @@ def connection_tenant(connection: asyncpg.Connection) -> UUID | None:
     return tenant_id
 
 
-async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
+async def create_pool(url: str, settings: Settings, *, min_size: int | None = None) -> asyncpg.Pool:
+    """The service's pool on `url`. `min_size=0` opens no connection before the first use (a
+    read replica that is down at start-up does not keep the service from starting)."""
     server_settings = {
         "application_name": "mnemolite",
         # JIT compilation costs milliseconds and these short indexed queries never repay it.
@@ -180,7 +183,7 @@ async def create_pool(url: str, settings: Settings) -> asyncpg.Pool:
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     pool: asyncpg.Pool = await asyncpg.create_pool(
         asyncpg_dsn(url),
-        min_size=settings.db_pool_min_size,
+        min_size=settings.db_pool_min_size if min_size is None else min_size,
         max_size=settings.db_pool_max_size,
         init=init_service_connection,
         connection_class=TenantConnection,
@@ -197,7 +200,10 @@ class Database:
     DB_POOL_MAX_SIZE bounds the queries in flight, not the requests waiting for the model.
 
     A Database without a tenant hands out connections that see no tenant's rows and cannot
-    write any: `for_tenant` and `across_tenants` say which rows a piece of work may touch."""
+    write any: `for_tenant` and `across_tenants` say which rows a piece of work may touch.
+
+    With read replicas (api.core.replication), `reading()` may hand out a standby's connection;
+    `connection()` is always the primary's, and a tenant's use of it counts as a write."""
 
     def __init__(
         self,
@@ -206,22 +212,58 @@ class Database:
         *,
         tenant_id: UUID | None = None,
         all_tenants: bool = False,
+        replicas: ReadReplicas | None = None,
     ) -> None:
         self.pool = pool
         self.metrics = metrics
         self.tenant_id = tenant_id
         self.all_tenants = all_tenants
+        self.replicas = replicas
 
     def for_tenant(self, tenant_id: UUID) -> "Database":
-        return Database(self.pool, self.metrics, tenant_id=tenant_id)
+        return Database(self.pool, self.metrics, tenant_id=tenant_id, replicas=self.replicas)
 
     def across_tenants(self) -> "Database":
         """For system work only: the job queue, metrics, key lookup, tenant administration."""
-        return Database(self.pool, self.metrics, all_tenants=True)
+        return Database(self.pool, self.metrics, all_tenants=True, replicas=self.replicas)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self._checkout() as connection:
+        """A primary connection, for writes (and reads that must see the latest commit)."""
+        try:
+            async with self._checkout(self.pool) as connection:
+                await set_tenant(connection, self.tenant_id, all_tenants=self.all_tenants)
+                yield connection
+        finally:
+            # After the release, hence after any commit: see ReadReplicas.
+            if self.replicas is not None and self.tenant_id is not None:
+                self.replicas.wrote(self.tenant_id)
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for reads only: a read replica's when one holds every write of this
+        tenant (and is within the lag bound), else the primary's. Never write through it."""
+        replica = None if self.replicas is None else self.replicas.choose(self.tenant_id)
+        if replica is not None:
+            assert self.replicas is not None
+            held = contextlib.AsyncExitStack()
+            try:
+                connection = await held.enter_async_context(self._checkout(replica.pool))
+                # Always a round trip, even when the scope is already set: a standby that went
+                # away is found out here, where the read can still go to the primary.
+                await set_tenant(
+                    connection, self.tenant_id, all_tenants=self.all_tenants, always=True
+                )
+            except (*DATABASE_UNAVAILABLE, DatabaseUnavailable) as exc:
+                await held.aclose()
+                self.replicas.failed(replica, exc)  # this read falls back to the primary
+            else:
+                self.metrics.db_reads.labels(replica.name).inc()
+                async with held:
+                    yield connection
+                return
+        self.metrics.db_reads.labels("primary").inc()
+        async with self._checkout(self.pool) as connection:
             await set_tenant(connection, self.tenant_id, all_tenants=self.all_tenants)
             yield connection
 
@@ -232,15 +274,15 @@ class Database:
         on each request (the access check) costs no round trip to set one, and the request's
         own checkout then finds the connection still set to its tenant. Never query a
         tenant-owned table through it."""
-        async with self._checkout() as connection:
+        async with self._checkout(self.pool) as connection:
             yield connection
 
     @contextlib.asynccontextmanager
-    async def _checkout(self) -> AsyncIterator[asyncpg.Connection]:
+    async def _checkout(self, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         started = time.perf_counter()
         try:
             # Only the acquire is guarded: a TimeoutError of the caller's is not this one.
-            connection = await self.pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
+            connection = await pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS)
         except TimeoutError as exc:
             raise DatabaseUnavailable(
                 f"No database connection could be had within {ACQUIRE_TIMEOUT_SECONDS:g} s "
@@ -254,16 +296,21 @@ class Database:
         finally:
             # A connection broken by an outage is closed here; the pool opens a fresh one later.
             # The next holder's checkout sets its own scope (set_tenant) before any query.
-            await self.pool.release(connection)
+            await pool.release(connection)
 
 
 async def set_tenant(
-    connection: asyncpg.Connection, tenant_id: UUID | None, *, all_tenants: bool = False
+    connection: asyncpg.Connection,
+    tenant_id: UUID | None,
+    *,
+    all_tenants: bool = False,
+    always: bool = False,
 ) -> None:
     """Scope the connection's session to one tenant (or, for system work, to all).
 
     Both the setting and the role are set, so no connection keeps the previous holder's; a
-    pooled connection already set to this scope (see TenantConnection) needs no round trip.
+    pooled connection already set to this scope (see TenantConnection) needs no round trip,
+    unless `always`.
     """
     scope: SessionScope = (
         None if all_tenants else tenant_id,
@@ -273,7 +320,7 @@ async def set_tenant(
     # ask for the method instead.
     remember = getattr(connection, "remember_scope", None)
     if remember is not None:
-        if getattr(connection, "scope", None) == scope:
+        if getattr(connection, "scope", None) == scope and not always:
             return
         remember(None)  # unknown until the statement has run
     await connection.execute(
@@ -289,7 +336,12 @@ async def get_database(request: Request) -> Database:
     """The request's tenant, as the access check decided it (api.core.security)."""
     principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
     tenant_id: UUID | None = None if principal is None else principal.tenant_id
-    return Database(request.state.pool, request.app.state.metrics, tenant_id=tenant_id)
+    return Database(
+        request.state.pool,
+        request.app.state.metrics,
+        tenant_id=tenant_id,
+        replicas=request.state.replicas,
+    )
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
@@ -302,3 +354,12 @@ async def get_conn(database: DatabaseDep) -> AsyncIterator[asyncpg.Connection]:
 
 
 Conn = Annotated[asyncpg.Connection, Depends(get_conn)]
+
+
+async def get_read_conn(database: DatabaseDep) -> AsyncIterator[asyncpg.Connection]:
+    """One connection for a request that only reads: a read replica's when one may serve it."""
+    async with database.reading() as connection:
+        yield connection
+
+
+ReadConn = Annotated[asyncpg.Connection, Depends(get_read_conn)]

@@ -41,6 +41,10 @@ class Metrics:
     db_pool_idle: Gauge
     db_pool_in_use: Gauge
     db_pool_acquire_seconds: Histogram
+    db_reads: Counter
+    replica_up: Gauge
+    replica_lag_seconds: Gauge
+    replica_lag_bytes: Gauge
     tenants: Gauge
     tenant_requests: Counter
     quota_refusals: Counter
@@ -178,5 +182,25 @@ def create_metrics() -> Metrics:
             "Time a request waited for a pool connection.",
             [],
             LATENCY_BUCKETS,
+        ),
+        db_reads=counter(
+            "mnemolite_db_reads_total",
+            "Read connections handed out, by server (primary or a replica's name).",
+            ("server",),
+        ),
+        replica_up=gauge(
+            "mnemolite_read_replica_up",
+            "1 while a read replica answers as a standby within READ_REPLICA_MAX_LAG_SECONDS.",
+            ("replica",),
+        ),
+        replica_lag_seconds=gauge(
+            "mnemolite_read_replica_lag_seconds",
+            "Age of the newest primary position a read replica is known to have replayed.",
+            ("replica",),
+        ),
+        replica_lag_bytes=gauge(
+            "mnemolite_read_replica_lag_bytes",
+            "WAL bytes between the primary's position and a read replica's replay position.",
+            ("replica",),
         ),
     )

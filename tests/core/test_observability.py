@@ -321,7 +321,7 @@ async def test_job_logs_carry_the_job_id_and_the_queueing_request_id(client, jso
 async def test_an_unexpected_error_is_logged_and_answered_with_the_request_id(
     app, json_logs, monkeypatch
 ):
-    async def broken(pool: Any) -> None:
+    async def broken(pool: Any, replicas: Any) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(health_service, "readiness", broken)

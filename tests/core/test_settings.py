@@ -84,3 +84,12 @@ def test_every_setting_is_in_the_readme_configuration_table():
                 else str(value)
             )
             assert shown == expected, f"{name}: README says {shown!r}, the default is {value!r}"
+
+
+def test_read_replicas_are_space_separated_urls_that_may_list_several_hosts(monkeypatch):
+    first = "postgresql://app@r1,r2:5433/mnemolite?target_session_attrs=standby"
+    monkeypatch.setenv("READ_DATABASE_URL", f"  {first}\n postgresql://app@r3/mnemolite {first}")
+    settings = Settings(_env_file=None)
+    assert settings.read_database_url == (first, "postgresql://app@r3/mnemolite")
+    monkeypatch.setenv("READ_DATABASE_URL", " ")
+    assert Settings(_env_file=None).read_database_url == ()

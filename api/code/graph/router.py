@@ -18,7 +18,7 @@ from api.code.graph.schemas import (
     TraverseRequest,
     TraverseResult,
 )
-from api.core.database import Conn
+from api.core.database import Conn, ReadConn
 
 router = APIRouter(prefix="/v1/code/graph", tags=["code"])
 Depth = Annotated[int, Query(ge=1, le=MAX_DEPTH)]
@@ -32,7 +32,7 @@ async def build(request: BuildRequest, conn: Conn) -> BuildResult:
 
 
 @router.post("/traverse", response_model=TraverseResult)
-async def traverse(request: TraverseRequest, conn: Conn) -> TraverseResult:
+async def traverse(request: TraverseRequest, conn: ReadConn) -> TraverseResult:
     """Nodes reachable from a node, following edges out of (or into) it."""
     return await service.traverse(
         conn,
@@ -45,7 +45,7 @@ async def traverse(request: TraverseRequest, conn: Conn) -> TraverseResult:
 
 
 @router.post("/path", response_model=PathResult)
-async def path(request: PathRequest, conn: Conn) -> PathResult:
+async def path(request: PathRequest, conn: ReadConn) -> PathResult:
     """A shortest directed path between two nodes."""
     return await service.shortest_path(
         conn,
@@ -57,14 +57,14 @@ async def path(request: PathRequest, conn: Conn) -> PathResult:
 
 
 @router.get("/stats/{repository:path}", response_model=GraphStats)
-async def stats(repository: str, conn: Conn) -> GraphStats:
+async def stats(repository: str, conn: ReadConn) -> GraphStats:
     """Node and edge counts of a repository's graph."""
     return await service.stats(conn, repository)
 
 
 @router.get("/chunks/{chunk_id}/callers", response_model=TraverseResult)
 async def callers(
-    chunk_id: UUID, conn: Conn, depth: Depth = 1, max_nodes: MaxNodes = DEFAULT_MAX_NODES
+    chunk_id: UUID, conn: ReadConn, depth: Depth = 1, max_nodes: MaxNodes = DEFAULT_MAX_NODES
 ) -> TraverseResult:
     """Functions that call this chunk (to `depth` levels, the nearest `max_nodes`)."""
     return await service.callers_or_callees(
@@ -74,7 +74,7 @@ async def callers(
 
 @router.get("/chunks/{chunk_id}/callees", response_model=TraverseResult)
 async def callees(
-    chunk_id: UUID, conn: Conn, depth: Depth = 1, max_nodes: MaxNodes = DEFAULT_MAX_NODES
+    chunk_id: UUID, conn: ReadConn, depth: Depth = 1, max_nodes: MaxNodes = DEFAULT_MAX_NODES
 ) -> TraverseResult:
     """Functions this chunk calls (to `depth` levels, the nearest `max_nodes`)."""
     return await service.callers_or_callees(

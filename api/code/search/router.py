@@ -11,7 +11,7 @@ from api.code.search.schemas import (
     LexicalSearchRequest,
     VectorSearchRequest,
 )
-from api.core.database import Conn, DatabaseDep
+from api.core.database import DatabaseDep, ReadConn
 from api.core.dependencies import MetricsDep, TuningDep
 from api.embeddings.dependencies import EmbeddersDep
 
@@ -34,7 +34,7 @@ async def hybrid(
 
 @router.post("/lexical", response_model=CodeSearchResponse)
 async def lexical(
-    request: LexicalSearchRequest, conn: Conn, tuning: TuningDep, metrics: MetricsDep
+    request: LexicalSearchRequest, conn: ReadConn, tuning: TuningDep, metrics: MetricsDep
 ) -> CodeSearchResponse:
     """Code whose identifiers, comments or docstrings contain the query's words."""
     return await service.lexical(conn, request, tuning=tuning, metrics=metrics)

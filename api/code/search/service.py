@@ -96,7 +96,7 @@ async def vector_embed_first(
     """`vector`, embedding the query before taking a connection."""
     started = time.perf_counter()
     query_vector = await _vector_query(embedders, request)
-    async with database.connection() as conn:
+    async with database.reading() as conn:
         return await vector(
             conn,
             embedders,
@@ -210,7 +210,7 @@ async def hybrid_embed_first(
     started = time.perf_counter()
     _check_enabled(request)
     query_vectors = await _hybrid_queries(embedders, request) if request.enable_vector else None
-    async with database.connection() as conn:
+    async with database.reading() as conn:
         return await hybrid(
             conn,
             embedders,

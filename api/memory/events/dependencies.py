@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import Depends, Query
 from pydantic import ValidationError
 
-from api.core.database import Conn
+from api.core.database import ReadConn
 from api.core.dependencies import IncludeEmbedding, parse_json_object
 from api.core.errors import invalid_fields
 from api.memory.events import service
@@ -15,7 +15,7 @@ from api.memory.events.schemas import EventFilters, EventRead
 
 
 async def valid_event(
-    event_id: UUID, conn: Conn, include_embedding: IncludeEmbedding = False
+    event_id: UUID, conn: ReadConn, include_embedding: IncludeEmbedding = False
 ) -> EventRead:
     return await service.get_event(conn, event_id, include_embedding=include_embedding)
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response, status
 
-from api.core.database import Conn, DatabaseDep
+from api.core.database import Conn, DatabaseDep, ReadConn
 from api.core.dependencies import IncludeEmbedding, Limit, Offset, SettingsDep
 from api.core.idempotency.dependencies import IdempotencyKeyDep, mark_replay
 from api.embeddings.dependencies import EmbedderDep
@@ -81,7 +81,7 @@ async def create_events(
 
 @router.get("", response_model=EventPage)
 async def list_events(
-    conn: Conn,
+    conn: ReadConn,
     filters: QueryFilters,
     user_id: UserId = None,
     agent_id: AgentId = None,
@@ -125,7 +125,7 @@ async def update_metadata(
 @router.post("/filter/metadata", response_model=list[EventRead])
 async def filter_by_metadata(
     metadata: Annotated[FilterMetadata, Body(description="Containment filter on metadata.")],
-    conn: Conn,
+    conn: ReadConn,
     user_id: UserId = None,
     agent_id: AgentId = None,
     session_id: SessionId = None,

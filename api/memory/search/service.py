@@ -120,7 +120,7 @@ async def search_embed_first(
     vector = None
     if _effective_mode(request) in ("vector", "hybrid"):
         vector = await _query_vector(embedder, request)
-    async with database.connection() as conn:
+    async with database.reading() as conn:
         return await search(
             conn,
             embedder,

@@ -30,8 +30,12 @@ async def health(request: Request) -> JSONResponse:
 
 @router.get("/readiness", responses=DEGRADED)
 async def readiness(request: Request) -> JSONResponse:
-    """Whether the service can take requests now (the database answers)."""
-    ready, report = await service.readiness(getattr(request.state, "pool", None))
+    """Whether the service can take requests now (the primary answers), and each read
+    replica's state and lag (a replica that is down or behind is skipped, never a reason to be
+    unready)."""
+    ready, report = await service.readiness(
+        getattr(request.state, "pool", None), getattr(request.state, "replicas", None)
+    )
     return JSONResponse(report, status_code=200 if ready else 503)
 
 

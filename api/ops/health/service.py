@@ -13,6 +13,7 @@ from api.code.jobs import service as index_jobs
 from api.core.database import set_tenant
 from api.core.errors import DATABASE_UNAVAILABLE
 from api.core.metrics import Metrics
+from api.core.replication.service import ReadReplicas
 from api.core.schema.service import read_schema
 from api.core.tenancy import service as tenancy
 from api.embeddings.factory import Embedders
@@ -73,15 +74,18 @@ def _versions(database: dict[str, Any]) -> dict[str, Any]:
     return {key: database.get(key) for key in ("postgres", "pgvector")}
 
 
-async def readiness(pool: asyncpg.Pool | None) -> tuple[bool, dict[str, Any]]:
+async def readiness(
+    pool: asyncpg.Pool | None, replicas: ReadReplicas | None = None
+) -> tuple[bool, dict[str, Any]]:
     if pool is None:
         return False, {"status": "starting"}
+    standbys = {} if replicas is None else {"replicas": replicas.report()}
     try:
         async with pool.acquire(timeout=2) as conn:
             await repository.ping(conn)
     except Exception as exc:  # any failure means "not ready"; the reason is reported
-        return False, {"status": "unavailable", "reason": type(exc).__name__}
-    return True, {"status": "ready"}
+        return False, {"status": "unavailable", "reason": type(exc).__name__, **standbys}
+    return True, {"status": "ready", **standbys}
 
 
 async def render_metrics(pool: asyncpg.Pool | None, metrics: Metrics) -> bytes:
