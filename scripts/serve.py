@@ -54,13 +54,27 @@ def main() -> None:
 
 
 def spawn(
-    env: dict[str, str], *, port: int, timeout: float = 60, root: Path | None = None
+    env: dict[str, str],
+    *,
+    port: int,
+    timeout: float = 60,
+    root: Path | None = None,
+    workers: int = 1,
 ) -> subprocess.Popen[bytes]:
     """Run this script in a child process (benchmarks, tests) and wait until it is ready;
-    `root`: another checkout's copy of it (a benchmark's baseline), this one's by default."""
+    `root`: another checkout's copy of it (a benchmark's baseline), this one's by default.
+    `workers` > 1 runs uvicorn's worker processes instead, as the production compose file does
+    (`--workers`; the database must be migrated already)."""
     root = root or Path(__file__).resolve().parent.parent
     child_env = {**os.environ, **env, "PORT": str(port)}
-    process = subprocess.Popen([sys.executable, "-m", "scripts.serve"], cwd=root, env=child_env)
+    command = [sys.executable, "-m", "scripts.serve"]
+    if workers > 1:
+        command = [
+            *(sys.executable, "-m", "uvicorn", "api.main:app", "--workers", str(workers)),
+            *("--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level"),
+            "warning",
+        ]
+    process = subprocess.Popen(command, cwd=root, env=child_env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

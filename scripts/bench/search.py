@@ -85,7 +85,7 @@ def vacuum_analyze(database_url: str) -> None:
 
 
 def start_server(
-    database_url: str, port: int = PORT, *, lexical_ranking: str = "auto"
+    database_url: str, port: int = PORT, *, lexical_ranking: str = "auto", workers: int = 1
 ) -> subprocess.Popen[bytes]:
     env = {
         "DATABASE_URL": database_url,
@@ -93,7 +93,7 @@ def start_server(
         "LOG_LEVEL": "warning",
         "SEARCH_LEXICAL_RANKING": lexical_ranking,
     }
-    return spawn(env, port=port, timeout=120)
+    return spawn(env, port=port, timeout=120, workers=workers)
 
 
 def event(row: dict[str, Any], index: int, vector: np.ndarray | None) -> dict[str, Any]:

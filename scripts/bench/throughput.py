@@ -1,6 +1,7 @@
 """Throughput: queries/s of 8 concurrent clients through HTTP, against 8 running the bare SQL.
 
-Starts the API server (real model, one process, as `make run` serves) on a benchmark database
+Starts the API server (real model, one process as `make run` serves, or `--workers` uvicorn
+worker processes as the production compose file does) on a benchmark database
 loaded by `scripts.bench.search` or `scripts.bench.tenants` (`--database`), then alternates
 phases of `--seconds` each, `--rounds` times: `--clients` threads sending vector (or hybrid)
 searches on keep-alive connections as fast as they are answered, and as many threads each
@@ -9,7 +10,7 @@ Hybrid's query embeddings are cached by a warm-up first, so both sides run the s
 Prints queries/s per phase (medians of the rounds) and the service's share of bare SQL's.
 
 Usage: python -m scripts.bench.throughput [--database mnemolite_bench_single]
-           [--clients 8] [--seconds 20] [--rounds 3] [--kinds vector hybrid]
+           [--clients 8] [--seconds 20] [--rounds 3] [--kinds vector hybrid] [--workers 1]
 """
 
 import argparse
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument(
         "--kinds", nargs="+", choices=["vector", "hybrid"], default=["vector", "hybrid"]
     )
@@ -111,11 +113,14 @@ def main() -> None:
     loads = workload()
     admin = start_embedded_server(BENCH_DIR / "postgres")
     url = ensure_database(admin, args.database)
-    server = start_server(url)
+    server = start_server(url, workers=args.workers)
     rates: dict[str, dict[str, list[float]]] = {k: {"http": [], "bare": []} for k in args.kinds}
     try:
-        with closing(http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)) as warm:
-            run_queries(warm, loads["hybrid"][0])  # caches every hybrid query's embedding
+        # Caches every hybrid query's embedding: in each worker process, which the kernel
+        # hands new connections to in turn (a few rounds on fresh connections reach them all).
+        for _ in range(2 * args.workers):
+            with closing(http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)) as warm:
+                run_queries(warm, loads["hybrid"][0])
         for _ in range(args.rounds):
             for kind in args.kinds:
                 bodies, values = loads[kind]
@@ -133,6 +138,7 @@ def main() -> None:
     print(
         f"Date: {datetime.now(UTC).isoformat(timespec='seconds')} · machine: {platform.machine()}, "
         f"{os.cpu_count()} cores, {platform.python_version()} · {args.database} · "
+        f"{args.workers} service process(es) · "
         f"{args.clients} clients, {args.rounds} alternating rounds of {args.seconds:.0f} s each\n"
     )
     print("| search | service queries/s | bare SQL queries/s | service / bare | rounds |")
