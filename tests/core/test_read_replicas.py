@@ -253,3 +253,13 @@ async def test_the_standby_enforces_the_tenant_policies(
         assert counts == [1, 0]
     finally:
         await connection.close()
+
+
+async def test_readiness_names_no_replica_host(
+    pair: Pair, settings: Settings, embedders: Embedders
+) -> None:
+    """/readiness answers without a key: it says how each replica is, not where it is."""
+    async with app_reading_from(settings, embedders, pair) as client:
+        body = (await client.get("/readiness")).text
+    assert str(local_standby.socket_dir(pair.standby_dir)) not in body
+    assert "replica-1" in body

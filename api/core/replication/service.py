@@ -185,8 +185,9 @@ class ReadReplicas:
             lag = replica.lag_seconds(now)
             rows.append(
                 {
+                    # No URL: /readiness answers without a key, and host names are not for
+                    # everyone; the start-up log names each replica's URL (password masked).
                     "name": replica.name,
-                    "url": replica.url,
                     "up": replica.up,
                     "serving": replica.up and lag is not None and lag <= self.max_lag_seconds,
                     "lag_seconds": None if lag is None else round(lag, 3),
