@@ -263,3 +263,33 @@ async def test_readiness_names_no_replica_host(
         body = (await client.get("/readiness")).text
     assert str(local_standby.socket_dir(pair.standby_dir)) not in body
     assert "replica-1" in body
+
+
+READS = [
+    ("GET", "/v1/events?limit=5", None),
+    ("GET", "/v1/events/{event}", None),
+    ("POST", "/v1/events/filter/metadata", MARK),
+    ("GET", "/v1/search?query=heron&mode=lexical", None),
+    ("POST", "/v1/code/search/lexical", {"query": "parse config"}),
+    ("POST", "/v1/code/search/vector", {"query": "parse config"}),
+    ("POST", "/v1/code/search/hybrid", {"query": "parse config"}),
+    ("GET", "/v1/code/index/repositories", None),
+    ("GET", "/v1/code/graph/stats/backend", None),
+]
+
+
+async def test_every_read_route_is_served_by_the_standby(
+    pair: Pair, settings: Settings, embedders: Embedders
+) -> None:
+    async with app_reading_from(settings, embedders, pair) as client:
+        event = await write(client, "a grebe dived")
+
+        async def replicated() -> bool:
+            return await served_by_standby(client, {event})
+
+        await eventually(replicated)
+        for method, path, body in READS:
+            before = await reads(client, "replica-1")
+            response = await client.request(method, path.format(event=event), json=body)
+            assert response.status_code == 200, (path, response.text)
+            assert await reads(client, "replica-1") == before + 1, path
