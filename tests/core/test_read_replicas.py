@@ -75,6 +75,15 @@ async def served_by_standby(client: httpx.AsyncClient, expected: set[str], **bod
     return await reads(client, "replica-1") > before and expected <= ids
 
 
+async def until_the_standby_serves(client: httpx.AsyncClient, expected: set[str]) -> None:
+    """Wait until a search is answered by the standby with every expected event."""
+
+    async def standby_serves() -> bool:
+        return await served_by_standby(client, expected)
+
+    await eventually(standby_serves)
+
+
 async def test_reads_go_to_the_standby_and_a_writer_always_reads_its_writes(
     resumed: Pair, settings: Settings, embedders: Embedders
 ) -> None:
@@ -91,10 +100,7 @@ async def test_reads_go_to_the_standby_and_a_writer_always_reads_its_writes(
         assert await reads(client, "primary") == primary_reads + 1
         await on_standby(pair, "SELECT pg_wal_replay_resume()")
 
-        async def standby_serves_the_write() -> bool:
-            return await served_by_standby(client, {first})
-
-        await eventually(standby_serves_the_write)
+        await until_the_standby_serves(client, {first})
         # BM25 (or ts_rank) answers on the standby too, from its own copy of the index.
         assert await served_by_standby(client, {first}, query="heron", mode="lexical")
         assert (await replica_report(client))["serving"] is True
@@ -116,10 +122,7 @@ async def test_reads_go_to_the_standby_and_a_writer_always_reads_its_writes(
 
         await on_standby(pair, "SELECT pg_wal_replay_resume()")
 
-        async def standby_has_caught_up() -> bool:
-            return await served_by_standby(client, {first, unseen, own})
-
-        await eventually(standby_has_caught_up)
+        await until_the_standby_serves(client, {first, unseen, own})
 
 
 async def test_a_standby_too_far_behind_serves_nothing(
@@ -169,10 +172,7 @@ async def test_a_standby_that_is_down_is_skipped_and_used_again_once_back(
     async with app_reading_from(settings, embedders, pair) as client:
         event = await write(client, "a kingfisher on the branch")
 
-        async def standby_serves() -> bool:
-            return await served_by_standby(client, {event})
-
-        await eventually(standby_serves)
+        await until_the_standby_serves(client, {event})
         local_standby.stop(pair.standby_dir, mode="immediate")
         try:
             # Reads fall back to the primary at once, before any poll has noticed.
@@ -183,7 +183,7 @@ async def test_a_standby_that_is_down_is_skipped_and_used_again_once_back(
             assert (await client.get("/readiness")).status_code == 200
         finally:
             local_standby.start(pair.standby_dir, standby=True)
-        await eventually(standby_serves)
+        await until_the_standby_serves(client, {event})
 
 
 @pytest.fixture
@@ -201,10 +201,7 @@ async def test_after_a_promotion_the_service_writes_to_the_new_primary_by_itself
     ) as client:
         before = await write(client, "the swallows are back")
 
-        async def replicated() -> bool:
-            return await served_by_standby(client, {before})
-
-        await eventually(replicated)
+        await until_the_standby_serves(client, {before})
         local_standby.stop(pair.primary_dir, mode="immediate")  # the primary crashes
         local_standby.promote(pair.standby_dir)
 
@@ -233,10 +230,7 @@ async def test_the_standby_enforces_the_tenant_policies(
     async with app_reading_from(settings, embedders, pair) as client:
         event = await write(client, "a wren in the hedge")
 
-        async def replicated() -> bool:
-            return await served_by_standby(client, {event})
-
-        await eventually(replicated)
+        await until_the_standby_serves(client, {event})
     connection = await asyncpg.connect(pair.standby_url)
     try:
         await connection.execute(f"SET ROLE {APP_ROLE}")
@@ -284,10 +278,7 @@ async def test_every_read_route_is_served_by_the_standby(
     async with app_reading_from(settings, embedders, pair) as client:
         event = await write(client, "a grebe dived")
 
-        async def replicated() -> bool:
-            return await served_by_standby(client, {event})
-
-        await eventually(replicated)
+        await until_the_standby_serves(client, {event})
         for method, path, body in READS:
             before = await reads(client, "replica-1")
             response = await client.request(method, path.format(event=event), json=body)
