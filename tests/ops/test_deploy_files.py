@@ -497,12 +497,20 @@ def test_compose_has_the_three_services(compose: dict[str, Any]) -> None:
     assert _command(compose["services"]["worker"]) == "python -m workers"
 
 
+# Each database server mounts a data volume of its own, and nothing else mounts one.
+DATA_VOLUMES = {"db": "pgdata", "db-standby": "pgdata-standby"}
+
+
 def test_only_db_mounts_the_database_volume(compose: dict[str, Any]) -> None:
     named = set(compose.get("volumes") or {})
-    db = compose["services"]["db"]
-    assert "pgdata:/var/lib/postgresql" in db["volumes"], "PostgreSQL 18 images keep data there"
+    for name, volume in DATA_VOLUMES.items():
+        service = compose["services"][name]
+        # PostgreSQL 18 images keep their data there.
+        assert _volume_sources(service).count(volume) == 1, name
+        assert f"{volume}:/var/lib/postgresql" in service["volumes"], name
+        assert not named & set(_volume_sources(service)) - {volume}, name
     for name, service in compose["services"].items():
-        if name == "db":
+        if name in DATA_VOLUMES:
             continue
         assert "volumes_from" not in service
         assert not named & set(_volume_sources(service)), f"{name} mounts a named volume"
@@ -677,3 +685,24 @@ def test_index_jobs_run_in_the_worker_service_only(compose: dict[str, Any]) -> N
     api = compose["services"]["api"]["environment"]
     assert str(api["INDEX_WORKER_IN_PROCESS"]).lower() == "false"
     assert compose["services"]["worker"]["command"] == ["python", "-m", "workers"]
+
+
+def test_the_replica_profile_runs_a_hot_standby_of_db(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    standby = services["db-standby"]
+    assert standby["profiles"] == ["replica"], "started only with --profile replica"
+    assert standby["image"] == services["db"]["image"], "the same server, BM25 included"
+    assert standby["depends_on"]["db"]["condition"] == "service_healthy"
+    assert _networks(standby) == {"backend"} and "ports" not in standby
+    script = " ".join(standby["entrypoint"])
+    assert re.search(r"pg_basebackup -h db .*-R -X stream", script), "a streaming standby of db"
+    assert 'if [ ! -s "$$PGDATA/PG_VERSION" ]' in script, "cloned only into an empty volume"
+    assert "hot_standby_feedback=on" in script
+    assert "shared_preload_libraries=pg_textsearch" in script
+    assert standby["environment"]["PGPASSWORD"].startswith("${POSTGRES_PASSWORD:-")
+    assert "pg_isready" in " ".join(standby["healthcheck"]["test"])
+    assert standby["deploy"]["resources"]["limits"].get("memory")
+    # The api passes READ_DATABASE_URL through; db admits replication from the network.
+    assert services["api"]["environment"]["READ_DATABASE_URL"] == "${READ_DATABASE_URL:-}"
+    init = (ROOT / "db" / "init" / "02-replication.sh").read_text()
+    assert 'echo "host replication all all scram-sha-256" >> "$PGDATA/pg_hba.conf"' in init
