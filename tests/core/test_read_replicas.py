@@ -84,6 +84,13 @@ async def until_the_standby_serves(client: httpx.AsyncClient, expected: set[str]
     await eventually(standby_serves)
 
 
+async def write_replicated(client: httpx.AsyncClient, text: str) -> str:
+    """Write an event, and wait until the standby serves it."""
+    event = await write(client, text)
+    await until_the_standby_serves(client, {event})
+    return event
+
+
 async def test_reads_go_to_the_standby_and_a_writer_always_reads_its_writes(
     resumed: Pair, settings: Settings, embedders: Embedders
 ) -> None:
@@ -170,9 +177,7 @@ async def test_a_standby_that_is_down_is_skipped_and_used_again_once_back(
     pair: Pair, settings: Settings, embedders: Embedders
 ) -> None:
     async with app_reading_from(settings, embedders, pair) as client:
-        event = await write(client, "a kingfisher on the branch")
-
-        await until_the_standby_serves(client, {event})
+        event = await write_replicated(client, "a kingfisher on the branch")
         local_standby.stop(pair.standby_dir, mode="immediate")
         try:
             # Reads fall back to the primary at once, before any poll has noticed.
@@ -199,9 +204,7 @@ async def test_after_a_promotion_the_service_writes_to_the_new_primary_by_itself
     async with app_reading_from(
         settings, embedders, pair, database_url=pair.failover_url
     ) as client:
-        before = await write(client, "the swallows are back")
-
-        await until_the_standby_serves(client, {before})
+        before = await write_replicated(client, "the swallows are back")
         local_standby.stop(pair.primary_dir, mode="immediate")  # the primary crashes
         local_standby.promote(pair.standby_dir)
 
@@ -228,9 +231,7 @@ async def test_the_standby_enforces_the_tenant_policies(
     """The policies are part of the replicated schema: a read on the standby as the service's
     role sees its own tenant's rows only."""
     async with app_reading_from(settings, embedders, pair) as client:
-        event = await write(client, "a wren in the hedge")
-
-        await until_the_standby_serves(client, {event})
+        event = await write_replicated(client, "a wren in the hedge")
     connection = await asyncpg.connect(pair.standby_url)
     try:
         await connection.execute(f"SET ROLE {APP_ROLE}")
@@ -276,9 +277,7 @@ async def test_every_read_route_is_served_by_the_standby(
     pair: Pair, settings: Settings, embedders: Embedders
 ) -> None:
     async with app_reading_from(settings, embedders, pair) as client:
-        event = await write(client, "a grebe dived")
-
-        await until_the_standby_serves(client, {event})
+        event = await write_replicated(client, "a grebe dived")
         for method, path, body in READS:
             before = await reads(client, "replica-1")
             response = await client.request(method, path.format(event=event), json=body)
