@@ -138,7 +138,7 @@ def create_app(
                 async with mcp_sessions.run():
                     yield {
                         "pool": pool,
-                        "replicas": runtime.replicas,
+                        "replicas": runtime.database.replicas,
                         "embedders": active,
                         "parser": parser,
                     }

@@ -47,7 +47,6 @@ class Runtime:
     embedders: Embedders
     metrics: Metrics
     lexical_ranking: LexicalRanking = "ts_rank"
-    replicas: ReadReplicas | None = None
 
     @property
     def redacted_url(self) -> str:
@@ -112,7 +111,6 @@ async def started(
             embedders=active,
             metrics=metrics,
             lexical_ranking=ranking,
-            replicas=replicas,
         )
     finally:
         stop_polling.set()

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
-    # Read replicas (api/core/replicas.py): several URLs are separated by spaces, because a
+    # Read replicas (api/core/replication/): several URLs are separated by spaces, because a
     # multi-host URL has commas of its own.
     read_database_url: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),

@@ -262,7 +262,8 @@ class Database:
                 async with held:
                     yield connection
                 return
-        self.metrics.db_reads.labels("primary").inc()
+        if self.replicas is not None:  # the counter is for deployments with replicas
+            self.metrics.db_reads.labels("primary").inc()
         async with self._checkout(self.pool) as connection:
             await set_tenant(connection, self.tenant_id, all_tenants=self.all_tenants)
             yield connection

@@ -66,9 +66,9 @@ def socket_dir(data_dir: Path) -> Path:
     return data_dir.resolve().with_name(f"{data_dir.name}.socket")
 
 
-def server_uri(data_dir: Path, database: str = "postgres") -> str:
+def server_uri(data_dir: Path) -> str:
     """The admin URI of a server started here."""
-    return f"postgresql://postgres@/{database}?host={socket_dir(data_dir)}"
+    return f"postgresql://postgres@/postgres?host={socket_dir(data_dir)}"
 
 
 def init_primary(data_dir: Path) -> None:

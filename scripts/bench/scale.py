@@ -46,10 +46,6 @@ NEAREST = {
 }
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.array(values), q))
-
-
 async def load(conn: asyncpg.Connection, vectors: np.ndarray) -> None:
     await conn.execute("DROP TABLE IF EXISTS scale_vector, scale_halfvec")
     await conn.execute(
@@ -107,8 +103,8 @@ async def query_curve(
             {
                 "ef_search": ef,
                 "recall": round(hits / (10 * len(truths)), 4),
-                "p50_ms": round(percentile(latencies, 50), 2),
-                "p95_ms": round(percentile(latencies, 95), 2),
+                "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+                "p95_ms": round(float(np.percentile(latencies, 95)), 2),
             }
         )
     return curve

@@ -86,14 +86,23 @@ class ReadReplicas:
         usable = [
             replica
             for replica in self.replicas
-            if replica.up
-            and replica.caught_up_at is not None
-            and now - replica.caught_up_at <= self.max_lag_seconds
-            and (written is None or replica.caught_up_at > written)
+            if self._serving(replica, now) and self._holds(replica, written)
         ]
         if not usable:
             return None
         return usable[next(self._turn) % len(usable)]
+
+    def _serving(self, replica: Replica, now: float) -> bool:
+        """Up, and known to have caught up within the lag bound."""
+        lag = replica.lag_seconds(now)
+        return replica.up and lag is not None and lag <= self.max_lag_seconds
+
+    @staticmethod
+    def _holds(replica: Replica, written: float | None) -> bool:
+        """Whether the standby has caught up past the tenant's last write (None: none known)."""
+        if written is None:
+            return True
+        return replica.caught_up_at is not None and replica.caught_up_at > written
 
     def failed(self, replica: Replica, error: BaseException) -> None:
         """A read could not get a connection from `replica`: skip it until a poll finds it."""
@@ -158,8 +167,7 @@ class ReadReplicas:
         now = self.clock()
         for replica in self.replicas:
             lag = replica.lag_seconds(now)
-            usable = replica.up and lag is not None and lag <= self.max_lag_seconds
-            self.metrics.replica_up.labels(replica.name).set(1 if usable else 0)
+            self.metrics.replica_up.labels(replica.name).set(int(self._serving(replica, now)))
             self.metrics.replica_lag_seconds.labels(replica.name).set(
                 float("nan") if lag is None else lag
             )
@@ -178,7 +186,7 @@ class ReadReplicas:
                 await asyncio.wait_for(stop.wait(), self.poll_seconds)
 
     def report(self) -> list[dict[str, Any]]:
-        """Each standby's state, for /readiness and /health."""
+        """Each standby's state, for /readiness."""
         now = self.clock()
         rows = []
         for replica in self.replicas:
@@ -189,7 +197,7 @@ class ReadReplicas:
                     # everyone; the start-up log names each replica's URL (password masked).
                     "name": replica.name,
                     "up": replica.up,
-                    "serving": replica.up and lag is not None and lag <= self.max_lag_seconds,
+                    "serving": self._serving(replica, now),
                     "lag_seconds": None if lag is None else round(lag, 3),
                     "lag_bytes": replica.lag_bytes,
                     "error": replica.error,
