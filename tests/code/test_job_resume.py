@@ -151,7 +151,7 @@ async def test_a_job_abandoned_too_often_fails_with_a_message(database, embedder
     job = await job_row(database, job_id)
     assert job["status"] == "failed" and job["attempts"] == 2
     assert job["finished_at"] is not None and not job["has_request"]
-    assert "abandoned 2 times" in job["result"]["error"]
+    assert "abandoned on its last allowed attempt (2)" in job["result"]["error"]
     assert job["worker"] == "crashed-2"  # the last one to try
 
 

@@ -75,8 +75,8 @@ async def seeded(client: httpx.AsyncClient, conn: asyncpg.Connection) -> Seeded:
         poisoned[name] = str(
             await conn.fetchval(
                 f"""
-                INSERT INTO events (id, timestamp, content, metadata, embedding)
-                SELECT uuidv7(), g.timestamp, {content}, {metadata}, g.embedding
+                INSERT INTO events (tenant_id, id, timestamp, content, metadata, embedding)
+                SELECT g.tenant_id, uuidv7(), g.timestamp, {content}, {metadata}, g.embedding
                 FROM events g WHERE g.id = $3
                 RETURNING id
                 """,

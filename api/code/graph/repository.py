@@ -41,12 +41,14 @@ async def replace_graph(conn: asyncpg.Connection, repository: str, graph: Graph)
     )
     ids = {key: uuid7() for key in graph.nodes}
     nodes = list(graph.nodes.items())
+    # RETURNING NULL: see api.code.index.repository.replace_file.
     await conn.execute(
         """
         INSERT INTO nodes (id, repository, chunk_id, kind, name, qualified_name, file_path)
         SELECT u.id, $1, u.chunk_id, u.kind, u.name, u.qualified_name, u.file_path
         FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[])
             AS u(id, chunk_id, kind, name, qualified_name, file_path)
+        RETURNING NULL
         """,
         repository,
         [ids[key] for key, _ in nodes],
@@ -62,6 +64,7 @@ async def replace_graph(conn: asyncpg.Connection, repository: str, graph: Graph)
         INSERT INTO edges (repository, source_id, target_id, relationship)
         SELECT $1, u.source, u.target, u.relationship
         FROM unnest($2::uuid[], $3::uuid[], $4::text[]) AS u(source, target, relationship)
+        RETURNING NULL
         """,
         repository,
         [ids[source] for source, _, _ in edges],

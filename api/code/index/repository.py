@@ -99,6 +99,8 @@ async def replace_file(
     )
     if not chunks:
         return
+    # RETURNING (of nothing) on every INSERT ... SELECT: without it a Citus coordinator moves
+    # the rows to the shards with COPY, which row-level security refuses.
     await conn.execute(
         """
         INSERT INTO code_chunks (file_id, repository, file_path, language, kind, name,
@@ -112,6 +114,7 @@ async def replace_file(
                     $16::text[])
             AS u(kind, name, qualified_name, start_line, end_line, source_code, metadata,
                  embedding_text, embedding_code, search_name, search_doc, search_body)
+        RETURNING NULL
         """,
         file_id,
         repository,

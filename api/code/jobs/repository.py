@@ -78,20 +78,24 @@ async def claim(
     row lock is taken, so a lease renewed meanwhile is not stolen. `started_at` keeps the first
     start, so the age gauge of a resumed job counts from then.
     """
+    # The shape Citus also plans (the queue is a local table on a coordinator): the job in a
+    # CTE, with the clock read there, as an UPDATE there may not mix STABLE functions with
+    # the row's columns.
     record = await conn.fetchrow(
         """
-        UPDATE index_jobs SET status = 'running', started_at = coalesce(started_at, now()),
-            worker = $1, heartbeat_at = now(), attempts = attempts + 1
-        WHERE (tenant_id, id) = (
-            SELECT tenant_id, id FROM index_jobs
+        WITH next AS (
+            SELECT tenant_id, id, now() AS at FROM index_jobs
             WHERE status = 'queued'
                OR (status = 'running' AND attempts < $3
                    AND (heartbeat_at IS NULL
                         OR heartbeat_at < now() - make_interval(secs => $2)))
             ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1
         )
-        RETURNING tenant_id, id, worker, attempts, request, processed_files, indexed_chunks,
-                  errors, result
+        UPDATE index_jobs j SET status = 'running', started_at = coalesce(j.started_at, next.at),
+            worker = $1, heartbeat_at = next.at, attempts = j.attempts + 1
+        FROM next WHERE j.tenant_id = next.tenant_id AND j.id = next.id
+        RETURNING j.tenant_id, j.id, j.worker, j.attempts, j.request, j.processed_files,
+                  j.indexed_chunks, j.errors, j.result
         """,
         worker,
         lease_seconds,
@@ -110,23 +114,28 @@ async def fail_abandoned(
     """Fail the jobs whose lease lapsed after their last allowed attempt: never `running` for
     ever, and never retried for ever (a file that kills the worker would kill every one).
 
-    Of every tenant (call it on a connection across tenants)."""
+    Of every tenant (call it on a connection across tenants). The message is made here and
+    the rows are found in a CTE: the shapes Citus plans too (see `claim`)."""
+    error = (
+        f"The job was abandoned on its last allowed attempt ({max_attempts}): its worker "
+        "stopped renewing its lease, e.g. it crashed or lost the database. It is not retried."
+    )
     records = await conn.fetch(
         """
-        UPDATE index_jobs SET status = 'failed', finished_at = now(), request = NULL,
-            result = jsonb_build_object('error', format(
-                'The job was abandoned %s times (its worker stopped renewing its lease, e.g. '
-                'it crashed or lost the database); it is not retried again.', attempts))
-        WHERE (tenant_id, id) IN (
+        WITH lapsed AS (
             SELECT tenant_id, id FROM index_jobs
             WHERE status = 'running' AND attempts >= $2
               AND (heartbeat_at IS NULL OR heartbeat_at < now() - make_interval(secs => $1))
             FOR UPDATE SKIP LOCKED
         )
-        RETURNING id
+        UPDATE index_jobs j SET status = 'failed', finished_at = now(), request = NULL,
+            result = $3::jsonb
+        FROM lapsed WHERE j.tenant_id = lapsed.tenant_id AND j.id = lapsed.id
+        RETURNING j.id
         """,
         lease_seconds,
         max_attempts,
+        {"error": error},
     )
     return [record["id"] for record in records]
 

@@ -33,14 +33,16 @@ async def claim(conn: asyncpg.Connection, key: str, *, request_hash: str, ttl: t
 
     A concurrent transaction that inserted the same key makes this statement wait until it
     commits (then False) or rolls back (then True). An expired row is taken over in place.
+    The clock is the new row's `created_at` (its default, now()): Citus takes no function but
+    IMMUTABLE ones in an upsert's DO UPDATE.
     """
     claimed = await conn.fetchval(
         f"""
         INSERT INTO idempotency_keys AS k (tenant_id, key, request_hash) VALUES ({TENANT}, $1, $2)
         ON CONFLICT (tenant_id, key) DO UPDATE
         SET request_hash = excluded.request_hash, status_code = NULL, response_body = NULL,
-            created_at = now()
-        WHERE k.created_at < now() - $3::interval
+            created_at = excluded.created_at
+        WHERE excluded.created_at - k.created_at > $3::interval
         RETURNING k.key
         """,
         key,

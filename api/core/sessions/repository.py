@@ -15,7 +15,7 @@ async def advance_epoch(conn: asyncpg.Connection) -> int:
     epoch = await conn.fetchval(
         """
         INSERT INTO ui_session_epoch AS s (id, epoch, revoked_at) VALUES (true, 1, now())
-        ON CONFLICT (id) DO UPDATE SET epoch = s.epoch + 1, revoked_at = now()
+        ON CONFLICT (id) DO UPDATE SET epoch = s.epoch + 1, revoked_at = excluded.revoked_at
         RETURNING s.epoch
         """
     )

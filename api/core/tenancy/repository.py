@@ -126,7 +126,8 @@ async def revoke_key(conn: asyncpg.Connection, key_id: UUID) -> bool:
     """Revoke a key of the connection's tenant (at once: the access check reads every request)."""
     revoked = await conn.fetchval(
         f"""
-        UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now())
+        WITH clock AS (SELECT now() AS at)  -- Citus refuses now() beside a column in SET
+        UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, clock.at) FROM clock
         WHERE k.tenant_id = {TENANT} AND k.id = $1
         RETURNING k.id
         """,

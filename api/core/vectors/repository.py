@@ -106,19 +106,26 @@ async def nearest_hnsw(
     if not filtered and ef_search <= session_ef_search:
         records = await conn.fetch(query, *params)
     else:
-        async with conn.transaction():
-            # `true`: local to this transaction, so the pooled session keeps its settings.
-            await conn.execute(
-                """
-                SELECT set_config('hnsw.ef_search', $1, true),
-                       set_config('hnsw.iterative_scan', 'relaxed_order', true),
-                       set_config('enable_seqscan', 'off', true),
-                       set_config('enable_bitmapscan', 'off', true)
-                """,
-                str(ef_search),
-            )
+        scan = conn.transaction()
+        await scan.start()
+        try:
+            # LOCAL, so the pooled session keeps its settings; SET, not set_config, as only
+            # SET LOCAL reaches a cluster's shards (api.core.database.distributed_scope).
+            await conn.execute(TUNED_SCAN.format(ef_search=int(ef_search)))
             records = await conn.fetch(query, *params)
+        finally:
+            # Rolled back: a read loses nothing, and a savepoint (in a cluster's checkout, which
+            # is a transaction) takes its SET LOCAL with it, where a release would keep it.
+            await scan.rollback()
     return _candidates(records, columns)
+
+
+TUNED_SCAN = """
+    SET LOCAL hnsw.ef_search TO {ef_search};
+    SET LOCAL hnsw.iterative_scan TO relaxed_order;
+    SET LOCAL enable_seqscan TO off;
+    SET LOCAL enable_bitmapscan TO off
+"""
 
 
 def _candidates(records: list[asyncpg.Record], columns: str | None) -> list[Candidate]:

@@ -126,9 +126,10 @@ async def count_events(
     percent = 100.0
     if table_rows and table_rows > sample_rows:
         percent = 100 * sample_rows / table_rows
+    # The percentage as a constant, ours: Citus sends a parameter here to the shard as text.
     sampled: int = await conn.fetchval(
-        f"SELECT count(*) FROM events e TABLESAMPLE SYSTEM ($1) WHERE e.tenant_id = {TENANT}",
-        percent,
+        f"SELECT count(*) FROM events e TABLESAMPLE SYSTEM ({float(percent):.9g}) "
+        f"WHERE e.tenant_id = {TENANT}"
     )
     # At least the rows counted exactly: a sample may miss the tenant's pages.
     return max(round(sampled * 100 / percent), exact_below), True
