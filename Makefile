@@ -9,12 +9,14 @@ PG_TEXTSEARCH_TARBALL ?= ../shared/vendor/pg_textsearch-1.4.0.tar.gz
 # Citus for local clusters (`make citus`); AGPL-3.0, built from its release, never in this tree.
 CITUS_TARBALL ?= ../shared/vendor/citus-14.0.1.tar.gz
 
-.PHONY: help install citus browser lock index run run-replica api-test test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
+.PHONY: help install citus browser lock index run run-replica run-cluster api-test test-cluster test-fast lint format typecheck migrate-up migrate-down migrate-rev bench clean-data
 
 help:
 	@echo "make run          install, start the embedded PostgreSQL, migrate, serve on 127.0.0.1:8001"
 	@echo "make run-replica  make run, reading from a local hot standby of the embedded server"
-	@echo "make api-test     install and run the whole test suite"
+	@echo "make run-cluster  make run on a local Citus cluster (a coordinator and two workers)"
+	@echo "make api-test     install and run the whole test suite (one server, then the cluster)"
+	@echo "make test-cluster the events, search, code-index and isolation suites on a Citus cluster"
 	@echo "make citus        build Citus 14.0.1 into the embedded server (cached per machine)"
 	@echo "make test-fast    the suite without the real-model and browser tests"
 	@echo "make lint         ruff check + ruff format --check + mypy + import contracts"
@@ -73,8 +75,22 @@ run: $(STAMP)
 run-replica: $(STAMP)
 	$(BIN)/python -m scripts.run_replica
 
-api-test: $(STAMP) browser
+# The cluster's data directories (DATA_DIR/cluster) are made on first use.
+run-cluster: citus
+	$(BIN)/python -m scripts.run_cluster
+
+api-test: $(STAMP) browser citus
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-cluster
+
+# The same tests, unchanged, on a coordinator and two workers (pytest --cluster, tests/conftest.py),
+# plus what only a cluster has (tests/core/test_cluster.py).
+CLUSTER_TESTS := tests/memory tests/code/test_code_index.py tests/code/test_code_search.py \
+	tests/code/test_code_graph.py tests/code/test_code_tenancy.py tests/code/test_index_jobs.py \
+	tests/core/test_isolation.py tests/core/test_tenancy.py tests/core/test_idempotency.py \
+	tests/web/test_mcp_isolation.py tests/web/test_ui_tenants.py tests/core/test_cluster.py
+test-cluster: citus
+	$(BIN)/pytest --cluster -m "not real_model" $(CLUSTER_TESTS)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not real_model" --ignore=tests/e2e

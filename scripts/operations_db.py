@@ -7,7 +7,7 @@ leaves a running service's database running and stops a server it started itself
 
 import asyncpg
 
-from api.core.database import asyncpg_dsn, init_connection
+from api.core.database import TenantConnection, asyncpg_dsn, init_connection
 
 
 async def connect(url: str, *, application_name: str) -> asyncpg.Connection:
@@ -17,7 +17,9 @@ async def connect(url: str, *, application_name: str) -> asyncpg.Connection:
     service's connections from its own.
     """
     connection = await asyncpg.connect(
-        asyncpg_dsn(url), server_settings={"application_name": application_name}
+        asyncpg_dsn(url),
+        server_settings={"application_name": application_name},
+        connection_class=TenantConnection,  # on a Citus coordinator it names its tenant
     )
     await init_connection(connection)
     return connection

@@ -32,7 +32,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from api.core.config import get_settings
-from api.core.database import Database, asyncpg_dsn, init_connection
+from api.core.database import Database, TenantConnection, asyncpg_dsn, init_connection
 from api.core.errors import AppError
 from api.core.lexical import service as lexical
 from api.core.log_setup import configure_logging
@@ -74,7 +74,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace, url: str, dimension: int) -> str:
-    pool = await asyncpg.create_pool(asyncpg_dsn(url), min_size=1, max_size=2, init=init_connection)
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(url),
+        min_size=1,
+        max_size=2,
+        init=init_connection,
+        connection_class=TenantConnection,
+    )
     try:
         async with pool.acquire() as conn:
             await ensure_schema(conn, dimension=dimension)

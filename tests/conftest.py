@@ -31,8 +31,9 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from api.core import local_cluster
 from api.core.config import Settings, get_settings
-from api.core.database import init_connection, set_tenant
+from api.core.database import TenantConnection, init_connection, set_tenant
 from api.core.local_postgres import (
     drop_database,
     ensure_database,
@@ -52,8 +53,33 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE = f"mnemolite_test_{os.getpid()}"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cluster",
+        action="store_true",
+        help="run against a local Citus cluster (a coordinator and two workers, .data/"
+        "test-cluster) instead of one server: `make test-cluster`",
+    )
+
+
 @pytest.fixture(scope="session")
-def admin_url() -> str:
+def cluster(request: pytest.FixtureRequest) -> Iterator[local_cluster.Cluster | None]:
+    """The local Citus cluster of a `--cluster` run, started for the session; else None."""
+    if not request.config.getoption("--cluster"):
+        yield None
+        return
+    nodes = local_cluster.layout(ROOT / ".data" / "test-cluster")
+    local_cluster.start(nodes)
+    try:
+        yield nodes
+    finally:
+        local_cluster.stop(nodes)
+
+
+@pytest.fixture(scope="session")
+def admin_url(cluster: local_cluster.Cluster | None) -> str:
+    if cluster is not None:
+        return cluster.admin_uri
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
@@ -66,12 +92,20 @@ def fresh_database(admin_url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(admin_url: str) -> Iterator[str]:
+def database_url(admin_url: str, cluster: local_cluster.Cluster | None) -> Iterator[str]:
+    """The session's database, migrated: on a `--cluster` run, distributed (migration 0014)."""
     get_settings.cache_clear()
-    url = fresh_database(admin_url, TEST_DATABASE)
+    if cluster is None:
+        url = fresh_database(admin_url, TEST_DATABASE)
+    else:
+        local_cluster.drop(cluster, TEST_DATABASE)
+        url = local_cluster.ensure_database(cluster, TEST_DATABASE)
     upgrade(url)
     yield url
-    drop_database(admin_url, TEST_DATABASE)
+    if cluster is None:
+        drop_database(admin_url, TEST_DATABASE)
+    else:
+        local_cluster.drop(cluster, TEST_DATABASE)
 
 
 @pytest.fixture
@@ -167,7 +201,9 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection as the tables' owner, set to the default tenant (as the service would be)."""
-    connection = await asyncpg.connect(database_url)
+    # A TenantConnection: on a cluster (--cluster) its statements name the tenant, as the
+    # service's do.
+    connection = await asyncpg.connect(database_url, connection_class=TenantConnection)
     await init_connection(connection)
     await set_tenant(connection, DEFAULT_TENANT_ID)
     try:
@@ -253,6 +289,9 @@ CLEAN_ATTEMPTS = 5
 
 
 async def _empty(connection: asyncpg.Connection, tables: str) -> None:
+    # On a cluster (--cluster), the TRUNCATE of distributed tables and the DELETE of the
+    # reference table `tenants` go over one connection per node; elsewhere a placeholder.
+    await connection.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
     bm25 = await connection.fetch(BM25_INDEXES)
     # A BM25 index is dropped and made again around the TRUNCATE, under a new OID:
     # pg_textsearch 1.4.0 caches an index's state per backend by OID, and a TRUNCATE (new

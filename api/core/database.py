@@ -10,10 +10,11 @@ instead of once per row.
 """
 
 import contextlib
+import functools
 import json
 import time
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -93,6 +94,7 @@ def asyncpg_dsn(url: str) -> str:
 
 
 async def init_connection(connection: asyncpg.Connection) -> None:
+    """Codecs; and a TenantConnection learns whether it is on a Citus coordinator."""
     # No pgvector type yet means an unmigrated database. The start-up schema check reports it
     # with the command to run, which says more than a codec error would.
     with contextlib.suppress(ValueError):
@@ -101,10 +103,18 @@ async def init_connection(connection: asyncpg.Connection) -> None:
         await connection.set_type_codec(
             type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
+    # Not isinstance: asyncpg makes it true of any connection (see set_tenant).
+    if hasattr(connection, "remember_scope") and await connection.fetchval(
+        "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+    ):
+        connection.shard_settings = {}
 
 
-async def init_service_connection(connection: asyncpg.Connection) -> None:
-    """The service's connections: codecs, then the role that the tenant policies bind."""
+async def init_service_connection(
+    connection: asyncpg.Connection, *, shard_settings: Mapping[str, str] | None = None
+) -> None:
+    """The service's connections: codecs, then the role that the tenant policies bind; on a
+    Citus coordinator, what each checkout must send to the shards (`shard_settings`)."""
     await init_connection(connection)
     # Before migration 0011 this database grants the role nothing (the role, the server's, may
     # exist for another database): stay the owner, and the start-up schema check says so.
@@ -115,6 +125,8 @@ async def init_service_connection(connection: asyncpg.Connection) -> None:
     )
     if migrated:
         await connection.execute(f"SET ROLE {APP_ROLE}")
+    if getattr(connection, "shard_settings", None) is not None:
+        connection.shard_settings = dict(shard_settings or {})
 
 
 # What a session is set to: (tenant or None, role). None where it is not known.
@@ -129,15 +141,39 @@ SET_SCOPE = (
 
 
 class TenantConnection(asyncpg.Connection):
-    """A pooled connection that knows in Python what `set_tenant` set its session to.
+    """A connection that knows in Python what `set_tenant` set its session to.
 
     Its release keeps that scope: asyncpg's reset (RESET ALL, ...) is followed by setting the
     tenant and the role back, in the same round trip. A next checkout for the same scope then
     sends nothing, and one for another scope sends one statement. While a change is under way
     the scope is unknown (None), so a failed or cancelled `set_tenant` is repeated in full.
+
+    On a Citus coordinator every statement names its tenant: `TENANT` in its text becomes the
+    scope's tenant as a constant, so Citus routes it to that tenant's shard (with the setting
+    it would run on every shard, each evaluating it there). Statements are then prepared per
+    tenant. The shards' policies still compare with the setting (see distributed_scope).
     """
 
     scope: SessionScope | None = None
+    # On a Citus coordinator (init_connection): the settings a checkout sends to the shards
+    # with the tenant, in a transaction (see distributed_scope). None elsewhere.
+    shard_settings: dict[str, str] | None = None
+
+    def _routed(self, query: str) -> str:
+        if self.shard_settings is None or self.scope is None or self.scope[0] is None:
+            return query
+        tenant = self.scope[0]
+        assert isinstance(tenant, UUID)
+        return query.replace(TENANT, f"'{tenant}'::uuid")
+
+    # asyncpg's own signatures, timeout included.
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
+        status: str = await super().execute(self._routed(query), *args, timeout=timeout)
+        return status
+
+    async def _get_statement(self, query: str, timeout: float | None, **options: Any) -> Any:  # noqa: ASYNC109
+        # Every prepared statement (fetch, fetchrow, fetchval, executemany, cursor) comes here.
+        return await super()._get_statement(self._routed(query), timeout, **options)
 
     def remember_scope(self, scope: SessionScope | None) -> None:
         # A method, not an assignment: the pool hands out proxies, which forward calls only.
@@ -185,7 +221,10 @@ async def create_pool(url: str, settings: Settings, *, min_size: int | None = No
         asyncpg_dsn(url),
         min_size=settings.db_pool_min_size if min_size is None else min_size,
         max_size=settings.db_pool_max_size,
-        init=init_service_connection,
+        init=functools.partial(
+            init_service_connection,
+            shard_settings={k: v for k, v in server_settings.items() if k != "application_name"},
+        ),
         connection_class=TenantConnection,
         server_settings=server_settings,
         command_timeout=max(settings.db_statement_timeout_ms / 1000 + 5, 10),
@@ -233,7 +272,8 @@ class Database:
         try:
             async with self._checkout(self.pool) as connection:
                 await set_tenant(connection, self.tenant_id, all_tenants=self.all_tenants)
-                yield connection
+                async with distributed_scope(connection, self.tenant_id):
+                    yield connection
         finally:
             # After the release, hence after any commit: see ReadReplicas.
             if self.replicas is not None and self.tenant_id is not None:
@@ -259,14 +299,15 @@ class Database:
                 self.replicas.failed(replica, exc)  # this read falls back to the primary
             else:
                 self.metrics.db_reads.labels(replica.name).inc()
-                async with held:
+                async with held, distributed_scope(connection, self.tenant_id):
                     yield connection
                 return
         if self.replicas is not None:  # the counter is for deployments with replicas
             self.metrics.db_reads.labels("primary").inc()
         async with self._checkout(self.pool) as connection:
             await set_tenant(connection, self.tenant_id, all_tenants=self.all_tenants)
-            yield connection
+            async with distributed_scope(connection, self.tenant_id):
+                yield connection
 
     @contextlib.asynccontextmanager
     async def tenants_table(self) -> AsyncIterator[asyncpg.Connection]:
@@ -331,6 +372,44 @@ async def set_tenant(
     )
     if remember is not None:
         remember(scope)
+
+
+@contextlib.asynccontextmanager
+async def distributed_scope(
+    connection: asyncpg.Connection, tenant_id: UUID | None
+) -> AsyncIterator[None]:
+    """On a Citus coordinator, the checkout is one transaction that sends the tenant and the
+    session's search settings to every shard it touches; elsewhere nothing.
+
+    Citus opens its own connections to the workers, as the current role, and carries over only
+    `SET LOCAL` commands, and only with `citus.propagate_set_commands = 'local'` (a session's
+    settings, `set_config` and the pool's server settings stay on the coordinator). The shards'
+    policies compare tenant_id with `mnemolite.tenant_id` there as here.
+    """
+    shard_settings = getattr(connection, "shard_settings", None)
+    if shard_settings is None:
+        yield
+        return
+    assert tenant_id is None or isinstance(tenant_id, UUID)
+    values = {"mnemolite.tenant_id": str(tenant_id or ""), **shard_settings}
+    # Simple-query protocol, one round trip: the names and values are ours (settings, a UUID).
+    statements = ["SET LOCAL citus.propagate_set_commands TO 'local'"]
+    statements += [f"SET LOCAL {name} TO '{value}'" for name, value in values.items()]
+    try:
+        async with connection.transaction():
+            await connection.execute(";\n".join(statements))
+            yield
+    except asyncpg.InternalServerError as exc:
+        # Citus's word for a worker connection that broke in this transaction (the worker
+        # stopped): a 503 to retry, like any database that cannot be reached.
+        if LOST_WORKER not in str(exc):
+            raise
+        raise DatabaseUnavailable(
+            "A node of the database cluster cannot be reached; retry shortly."
+        ) from exc
+
+
+LOST_WORKER = "failure on connection marked as essential"
 
 
 async def get_database(request: Request) -> Database:

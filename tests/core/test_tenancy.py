@@ -1,12 +1,21 @@
 """Tenants, keys that carry a tenant and a role, and isolation that the database enforces."""
 
+import uuid
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 import pytest
 
-from api.core.database import APP_ROLE, SYSTEM_ROLE, init_service_connection, set_tenant
+from api.core.database import (
+    APP_ROLE,
+    SYSTEM_ROLE,
+    TenantConnection,
+    distributed_scope,
+    init_service_connection,
+    set_tenant,
+)
 from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from tests.conftest import AppFactory
 
@@ -205,40 +214,52 @@ async def test_a_query_that_forgets_its_tenant_filter_still_sees_one_tenant(
             vector,
         )
 
-    service = await asyncpg.connect(database_url)
+    # As the service's checkouts do (api.core.database): the scope, and on a cluster
+    # (--cluster) the transaction that carries it to the shards.
+    service = await asyncpg.connect(database_url, connection_class=TenantConnection)
+
+    @asynccontextmanager
+    async def scoped(tenant_id: uuid.UUID | None, *, all_tenants: bool = False):
+        await set_tenant(service, tenant_id, all_tenants=all_tenants)
+        async with distributed_scope(service, tenant_id):
+            yield
+
     try:
         await init_service_connection(service)
         assert await service.fetchval("SELECT current_user") == APP_ROLE
-        await set_tenant(service, other)
-        rows = await service.fetch("SELECT content->>'text' AS text FROM events")
-        assert [r["text"] for r in rows] == ["acme's"]
-        assert await service.fetchval("SELECT count(*) FROM events") == 1
+        async with scoped(other):
+            rows = await service.fetch("SELECT content->>'text' AS text FROM events")
+            assert [r["text"] for r in rows] == ["acme's"]
+            assert await service.fetchval("SELECT count(*) FROM events") == 1
         # Nor can it write into, change or delete another tenant's rows.
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await service.execute(
-                "INSERT INTO events (tenant_id, content, embedding) VALUES ($1, $2, $3)",
-                DEFAULT_TENANT_ID,
-                {"text": "planted"},
-                vector,
+            async with scoped(other):
+                await service.execute(
+                    "INSERT INTO events (tenant_id, content, embedding) VALUES ($1, $2, $3)",
+                    DEFAULT_TENANT_ID,
+                    {"text": "planted"},
+                    vector,
+                )
+        async with scoped(other):
+            deleted = await service.execute(
+                "DELETE FROM events WHERE tenant_id = $1", DEFAULT_TENANT_ID
             )
-        assert (
-            await service.execute("DELETE FROM events WHERE tenant_id = $1", DEFAULT_TENANT_ID)
-            == "DELETE 0"
-        )
+            assert deleted == "DELETE 0"
         # With no tenant set, nothing at all.
-        await set_tenant(service, None)
-        assert await service.fetchval("SELECT count(*) FROM events") == 0
+        async with scoped(None):
+            assert await service.fetchval("SELECT count(*) FROM events") == 0
         # System work sees every tenant's rows, and the next tenant's checkout is bound again.
-        await set_tenant(service, None, all_tenants=True)
-        assert await service.fetchval("SELECT current_user") == SYSTEM_ROLE
-        assert await service.fetchval("SELECT count(*) FROM events") == 2
-        await set_tenant(service, other)
-        assert await service.fetchval("SELECT current_user") == APP_ROLE
-        assert await service.fetchval("SELECT count(*) FROM events") == 1
+        async with scoped(None, all_tenants=True):
+            assert await service.fetchval("SELECT current_user") == SYSTEM_ROLE
+            assert await service.fetchval("SELECT count(*) FROM events") == 2
+        async with scoped(other):
+            assert await service.fetchval("SELECT current_user") == APP_ROLE
+            assert await service.fetchval("SELECT count(*) FROM events") == 1
         # The tenant's policy is an index condition, evaluated once per scan, not a filter
-        # evaluated on every row.
-        await service.execute("SET enable_seqscan = off")
-        plan = [row[0] for row in await service.fetch("EXPLAIN SELECT count(*) FROM events")]
+        # evaluated on every row (on a cluster: in the plan of each shard).
+        async with scoped(other), service.transaction():
+            await service.execute("SET LOCAL enable_seqscan = off")
+            plan = [row[0] for row in await service.fetch("EXPLAIN SELECT count(*) FROM events")]
         assert any("Index Cond: (tenant_id = " in line for line in plan), plan
         assert not any("Filter:" in line and "current_setting" in line for line in plan), plan
     finally:
