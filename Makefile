@@ -88,7 +88,7 @@ api-test: $(STAMP) browser citus
 CLUSTER_TESTS := tests/memory tests/code/test_code_index.py tests/code/test_code_search.py \
 	tests/code/test_code_graph.py tests/code/test_code_tenancy.py tests/code/test_index_jobs.py \
 	tests/core/test_isolation.py tests/core/test_tenancy.py tests/core/test_idempotency.py \
-	tests/web/test_mcp_isolation.py tests/web/test_ui_tenants.py tests/core/test_cluster.py
+	tests/web tests/ops/test_transfer.py tests/ops/test_transfer_tenants.py tests/core/test_cluster.py
 test-cluster: citus
 	$(BIN)/pytest --cluster -m "not real_model" $(CLUSTER_TESTS)
 

@@ -12,10 +12,10 @@ from api.core.database import (
     APP_ROLE,
     SYSTEM_ROLE,
     TenantConnection,
-    distributed_scope,
     init_service_connection,
     set_tenant,
 )
+from api.core.distributed import distributed_scope
 from api.core.tenancy.schemas import DEFAULT_TENANT_ID
 from tests.conftest import AppFactory
 

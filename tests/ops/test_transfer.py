@@ -62,7 +62,9 @@ async def snapshot(conn) -> dict[str, list]:
             ORDER BY repository, kind, qualified_name, chunk_id""",
         "edges": """
             SELECT e.relationship, s.qualified_name AS source, t.qualified_name AS target
-            FROM edges e JOIN nodes s ON s.id = e.source_id JOIN nodes t ON t.id = e.target_id
+            FROM edges e
+            JOIN nodes s ON s.tenant_id = e.tenant_id AND s.id = e.source_id
+            JOIN nodes t ON t.tenant_id = e.tenant_id AND t.id = e.target_id
             ORDER BY 1, 2, 3""",
     }
     return {name: [tuple(row) for row in await conn.fetch(sql)] for name, sql in queries.items()}

@@ -110,7 +110,7 @@ async def nearest_hnsw(
         await scan.start()
         try:
             # LOCAL, so the pooled session keeps its settings; SET, not set_config, as only
-            # SET LOCAL reaches a cluster's shards (api.core.database.distributed_scope).
+            # SET LOCAL reaches a cluster's shards (api.core.distributed).
             await conn.execute(TUNED_SCAN.format(ef_search=int(ef_search)))
             records = await conn.fetch(query, *params)
         finally:
