@@ -75,7 +75,10 @@ def stop(cluster: Cluster, *, mode: str = "fast") -> None:
 def ensure_database(cluster: Cluster, name: str) -> str:
     """The database `name` on every node, with Citus, its workers known to its coordinator;
     returns the coordinator's URL of it."""
-    urls = [ensure_database_on(node, name) for node in cluster.nodes]
+    urls = [
+        local_postgres.ensure_database(local_standby.server_uri(node), name)
+        for node in cluster.nodes
+    ]
     for url in urls:
         with admin_cursor(url) as cursor:
             cursor.execute("CREATE EXTENSION IF NOT EXISTS citus")
@@ -91,10 +94,6 @@ def ensure_database(cluster: Cluster, name: str) -> str:
             )
     log.info("local_cluster_database", database=name, workers=len(cluster.workers))
     return urls[0]
-
-
-def ensure_database_on(node: Path, name: str) -> str:
-    return local_postgres.ensure_database(local_standby.server_uri(node), name)
 
 
 def drop(cluster: Cluster, name: str) -> None:

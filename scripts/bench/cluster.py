@@ -169,10 +169,6 @@ async def truths(url: str, queries: np.ndarray, tenants: list[UUID]) -> list[set
     return exact
 
 
-def percentile(values: list[float], q: float) -> float:
-    return round(float(np.percentile(values, q)), 2)
-
-
 async def run(rows: int, tenant_count: int) -> dict[str, Any]:
     _, vectors = load_corpus(BENCH_DIR, rows)
     _, queries = sample_queries(200)
@@ -193,8 +189,8 @@ async def run(rows: int, tenant_count: int) -> dict[str, Any]:
             latencies, rate, found = await measure(url, queries, tenants, clients)
             hits = [len(set(f) & t) / max(1, len(t)) for f, t in zip(found, exact, strict=True)]
             result[f"{clients} clients"] = {
-                "p50_ms": percentile(latencies, 50),
-                "p95_ms": percentile(latencies, 95),
+                "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+                "p95_ms": round(float(np.percentile(latencies, 95)), 2),
                 "queries_per_second": round(rate),
                 "recall_at_10": round(float(np.mean(hits)), 3),
             }
