@@ -39,13 +39,25 @@ async def distributed_scope(
             await connection.execute(";\n".join(statements))
             yield
     except asyncpg.InternalServerError as exc:
-        # Citus's word for a worker connection that broke in this transaction (the worker
-        # stopped): a 503 to retry, like any database that cannot be reached.
-        if LOST_WORKER not in str(exc):
+        # A worker connection that broke in this transaction (the worker stopped): a 503 to
+        # retry, like any database that cannot be reached.
+        if not any(words in str(exc) for words in LOST_WORKER):
             raise
         raise DatabaseUnavailable(
             "A node of the database cluster cannot be reached; retry shortly."
         ) from exc
 
 
-LOST_WORKER = "failure on connection marked as essential"
+# Citus raises XX000 for a worker connection lost inside a transaction: in its own words, or,
+# when the worker's reply carried no SQLSTATE, in libpq's (remote_commands.c, ReportResultError).
+# A worker's own errors keep their SQLSTATE and are not among these. "could not commit" is also
+# Citus's word for a deferred constraint failing on a shard; the schema has none.
+LOST_WORKER = (
+    "failure on connection marked as essential",
+    "could not commit transaction for shard",
+    "server closed the connection unexpectedly",
+    "connection not open",
+    "no connection to the server",
+    "could not receive data from server",
+    "could not send data to server",
+)

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 
 from api.core import local_cluster, local_standby
 from api.core.config import Settings
-from api.core.database import Database, create_pool
+from api.core.database import TENANT, Database, create_pool
+from api.core.errors import DatabaseUnavailable
 from api.core.metrics import create_metrics
 from api.core.vectors.schemas import SearchTuning
 from api.embeddings.factory import Embedders
@@ -174,7 +175,11 @@ async def test_a_stopped_worker_fails_its_tenants_writes_with_503_and_loses_noth
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         loaders = [asyncio.create_task(load(http, name)) for name in (down, up)]
         try:
-            await asyncio.sleep(0.5)
+            for _ in range(150):  # both tenants are writing (a cold pool's first takes a while)
+                if seen(down, "before", 201) and seen(up, "before", 201):
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
             await asyncio.to_thread(local_standby.stop, cluster.workers[0], mode="immediate")
             phase = "down"
             await asyncio.sleep(1.5)
@@ -201,3 +206,35 @@ async def test_a_stopped_worker_fails_its_tenants_writes_with_503_and_loses_noth
             for event_id in ids:
                 got = await http.get(f"/v1/events/{event_id}", headers={"X-Tenant": name})
                 assert got.status_code == 200, (name, event_id, got.text)
+
+
+@pytest.mark.parametrize("ending", ["release_savepoint", "commit"])
+async def test_a_worker_lost_before_the_checkout_ends_is_a_503(
+    stoppable, settings: Settings, conn, ending
+):
+    """The write reached the worker; the worker dies before the savepoint is released (as an
+    idempotent write's is) or the checkout's transaction commits: the caller gets
+    DatabaseUnavailable (a 503, retry with the same key), not a 500."""
+    cluster = stoppable
+    tenants = await tenants_on_both_workers(conn, cluster)
+    stopped_node = str(local_standby.socket_dir(cluster.workers[0]))
+    _, tenant_id = tenants[stopped_node]
+    pool = await create_pool(settings.database_url or "", settings)
+    database = Database(pool, create_metrics(), tenant_id=tenant_id)
+    insert = f'INSERT INTO events (tenant_id, content) VALUES ({TENANT}, \'{{"text": "x"}}\')'
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            async with database.connection() as checkout:
+                if ending == "commit":
+                    await checkout.execute(insert)
+                    await asyncio.to_thread(
+                        local_standby.stop, cluster.workers[0], mode="immediate"
+                    )
+                else:
+                    async with checkout.transaction():
+                        await checkout.execute(insert)
+                        await asyncio.to_thread(
+                            local_standby.stop, cluster.workers[0], mode="immediate"
+                        )
+    finally:
+        await pool.close()
