@@ -32,6 +32,7 @@ help:
 	@echo "make export [file=PATH] [tenant=N]   one tenant's events and code as JSON Lines"
 	@echo "make import file=PATH [tenant=N] load an export into a tenant (re-embeds if needed)"
 	@echo "make switch-model text=M [code=M] dim=N   re-embed everything with other models"
+	@echo "make hnsw-storage                rebuild the HNSW indexes as HNSW_STORAGE says"
 	@echo "make partition-check             is the events table big enough to partition?"
 	@echo "make tenant name=N | tenants | delete-tenant name=N yes=1   tenants (operator)"
 	@echo "make key tenant=T role=read|write|admin [label=L] [expires=ISO]   a key, shown once"
@@ -207,7 +208,7 @@ tenant-indexes: $(STAMP)
 	$(TENANTS) lexical-indexes $(if $(filter 1 yes true,$(prune)),--prune)
 
 # == operations: export, import and model switch ==
-.PHONY: export import switch-model
+.PHONY: export import switch-model hnsw-storage
 
 # JSON Lines export: a consistent snapshot, safe while the service runs.
 # make export [file=PATH] [tenant=NAME] [only=events|code] [repo=NAME]
@@ -223,6 +224,10 @@ import: $(STAMP)
 	  $(if $(tenant),--tenant "$(tenant)")
 
 # Re-embed everything with other models; stop the service first. Resumable: run it again.
+# HNSW_STORAGE=halfvec make hnsw-storage: the HNSW indexes over half-precision vectors (or back)
+hnsw-storage: $(STAMP)
+	$(BIN)/python -m scripts.hnsw_storage
+
 # make switch-model text=MODEL [code=MODEL] dim=N  |  mock=1 dim=N  |  abandon=1 (drop a partial run)
 switch-model: $(STAMP)
 	@test -n "$(abandon)" -o -n "$(dim)" -a -n "$(text)$(mock)" || \

@@ -89,7 +89,9 @@ def create_app(
             pool, active = runtime.pool, runtime.embedders
             # What the database offers is known now: BM25 or the ts_rank fallback.
             app.state.search_tuning = dataclasses.replace(
-                app.state.search_tuning, lexical_ranking=runtime.lexical_ranking
+                app.state.search_tuning,
+                lexical_ranking=runtime.lexical_ranking,
+                halfvec_indexes=runtime.halfvec_indexes,
             )
             # Its processes start on the first file to parse, not here.
             parser = ParsePool(

@@ -21,7 +21,8 @@ from api.core.metrics import Metrics, create_metrics
 from api.core.migrations import upgrade
 from api.core.replication.service import ReadReplicas, Replica
 from api.core.schema.service import ensure_schema, lexical_ranking
-from api.core.vectors.schemas import LexicalRanking
+from api.core.vectors.schemas import VECTOR_TARGETS, LexicalRanking
+from api.core.vectors.service import halfvec_indexes
 from api.embeddings.factory import Embedders, build_embedders
 
 log = structlog.get_logger(__name__)
@@ -36,6 +37,9 @@ BM25_HINT = (
 )
 
 
+VECTOR_COLUMNS = frozenset(target.name for target in VECTOR_TARGETS)
+
+
 @dataclass(frozen=True)
 class Runtime:
     """The collaborators of a running process, open for as long as `started()` runs."""
@@ -47,6 +51,8 @@ class Runtime:
     embedders: Embedders
     metrics: Metrics
     lexical_ranking: LexicalRanking = "ts_rank"
+    # The vector columns whose HNSW index holds halfvec (SearchTuning.halfvec_indexes).
+    halfvec_indexes: frozenset[str] = frozenset()
 
     @property
     def redacted_url(self) -> str:
@@ -85,6 +91,15 @@ async def started(
         async with pool.acquire() as conn:
             await ensure_schema(conn, dimension=settings.embedding_dimension)
             ranking = await lexical_ranking(conn)
+            halfvec = await halfvec_indexes(conn)
+        if halfvec != (VECTOR_COLUMNS if settings.hnsw_storage == "halfvec" else frozenset()):
+            # Searches follow the indexes there are; the setting is the migrations'.
+            log.warning(
+                "hnsw_storage_differs",
+                hnsw_storage=settings.hnsw_storage,
+                halfvec_indexes=sorted(halfvec),
+                hint="`make hnsw-storage` rebuilds the HNSW indexes as HNSW_STORAGE says",
+            )
         if settings.search_lexical_ranking == "ts_rank":
             ranking = "ts_rank"
             log.info("lexical_ranking_chosen", lexical_ranking=ranking)
@@ -111,6 +126,7 @@ async def started(
             embedders=active,
             metrics=metrics,
             lexical_ranking=ranking,
+            halfvec_indexes=halfvec,
         )
     finally:
         stop_polling.set()

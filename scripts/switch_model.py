@@ -109,6 +109,7 @@ async def switch(url: str, settings: Settings, args: argparse.Namespace) -> Swit
             text_fields=settings.embedding_text_fields,
             hnsw_m=settings.hnsw_m,
             hnsw_ef_construction=settings.hnsw_ef_construction,
+            hnsw_storage=settings.hnsw_storage,
             batch_size=args.batch_size,
             progress=bars,
         )

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     hnsw_m: int = Field(default=16, ge=2, le=100)
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)
     hnsw_ef_search: int = Field(default=64, ge=1, le=1000)
+    # What the HNSW indexes hold: vector (4 bytes a dimension) or halfvec (2: the index is about
+    # half the size, recall within 0.004, docs/scaling.md). The rows keep full vectors, so
+    # distances and exact search are unchanged. Read by the migrations (like HNSW_M) and by
+    # `make hnsw-storage`, which rebuilds the indexes of a migrated database to match.
+    hnsw_storage: Literal["vector", "halfvec"] = "vector"
     search_exact_max_rows: int = Field(default=5_000, ge=0)
     search_candidate_pool: int = Field(default=50, ge=1, le=1000)
     # auto: BM25 where the database has its indexes, else ts_rank. ts_rank: always the web-search

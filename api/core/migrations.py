@@ -41,6 +41,13 @@ def vector_schema() -> tuple[int, int, int]:
     )
 
 
+def hnsw_storage() -> str:
+    """HNSW_STORAGE, read when a migration runs (vector or halfvec, validated by Settings)."""
+    from api.core.config import get_settings
+
+    return get_settings().hnsw_storage
+
+
 def head_revision() -> str:
     script = ScriptDirectory(str(ROOT / "alembic"))
     head = script.get_current_head()

@@ -5,7 +5,9 @@ For each table size (real all-MiniLM-L6-v2 embeddings of the benchmark corpus, b
 benchmarks' embedded server (`.data/bench/postgres`, database `mnemolite_scale`):
 
 - load the first N corpus vectors into a plain table (COPY; `halfvec` by a cast from it);
-- build the HNSW index the service uses (m=16, ef_construction=64, cosine) and time it;
+- build the HNSW index the service uses (m=16, ef_construction=64, cosine) and time it; the
+  third storage, `halfvec index`, is the service's HNSW_STORAGE=halfvec (vector rows, the index
+  over their halfvec cast, results ranked by the full vectors);
 - the index's and the table's sizes;
 - for each `hnsw.ef_search`, 200 corpus queries (fragments of stored texts, embedded by the
   model) sent one by one as prepared bare SQL, `ORDER BY embedding <=> q LIMIT 10`: recall@10
@@ -15,7 +17,7 @@ benchmarks' embedded server (`.data/bench/postgres`, database `mnemolite_scale`)
 The corpus holds 100,000 texts, so 100k is the largest size measured; docs/scaling.md
 extrapolates beyond it. Usage:
 
-    python -m scripts.bench.scale [--sizes 10000,30000,100000] [--json PATH]
+    python -m scripts.bench.scale [--sizes 10000,30000,100000] [--storages vector,...] [--json P]
 """
 
 import argparse
@@ -39,10 +41,23 @@ from scripts.bench.search import BENCH_DIR, exact_top, load_corpus, sample_queri
 DATABASE = "mnemolite_scale"
 DIMENSION = 384
 EF_SEARCH = (40, 64, 100, 160, 250)
-OPERATORS = {"vector": "vector_cosine_ops", "halfvec": "halfvec_cosine_ops"}
+# storage: (table, what the HNSW index is built over). `halfvec index` is HNSW_STORAGE=halfvec:
+# full vectors in the rows, the index over their half-precision cast.
+INDEXES = {
+    "vector": ("scale_vector", "embedding vector_cosine_ops"),
+    "halfvec": ("scale_halfvec", "embedding halfvec_cosine_ops"),
+    "halfvec index": ("scale_vector", "(embedding::halfvec(384)) halfvec_cosine_ops"),
+}
 NEAREST = {
     "vector": "SELECT id FROM scale_vector ORDER BY embedding <=> $1 LIMIT 10",
     "halfvec": "SELECT id FROM scale_halfvec ORDER BY embedding <=> $1::halfvec(384) LIMIT 10",
+    # The service's statement (api/core/vectors/repository.py): walk by the cast, rank by the
+    # full vectors.
+    "halfvec index": """
+        SELECT id FROM (
+            SELECT id, embedding <=> $1 AS distance FROM scale_vector
+            ORDER BY embedding::halfvec(384) <=> $1::halfvec(384) LIMIT 10
+        ) AS nearest ORDER BY distance""",
 }
 
 
@@ -63,17 +78,16 @@ async def load(conn: asyncpg.Connection, vectors: np.ndarray) -> None:
 
 
 async def build_index(conn: asyncpg.Connection, storage: str) -> dict[str, Any]:
-    table = f"scale_{storage}"
+    table, key = INDEXES[storage]
+    await conn.execute("DROP INDEX IF EXISTS scale_hnsw")  # one index at a time on a table
     started = time.perf_counter()
     await conn.execute(
-        f"CREATE INDEX {table}_hnsw ON {table} USING hnsw (embedding {OPERATORS[storage]}) "
-        "WITH (m = 16, ef_construction = 64)"
+        f"CREATE INDEX scale_hnsw ON {table} USING hnsw ({key}) WITH (m = 16, ef_construction = 64)"
     )
     seconds = time.perf_counter() - started
     sizes = await conn.fetchrow(
-        "SELECT pg_relation_size($1::regclass) AS index_bytes, "
-        "pg_table_size($2::regclass) AS table_bytes",
-        f"{table}_hnsw",
+        "SELECT pg_relation_size('scale_hnsw'::regclass) AS index_bytes, "
+        "pg_table_size($1::regclass) AS table_bytes",
         table,
     )
     assert sizes is not None
@@ -110,7 +124,9 @@ async def query_curve(
     return curve
 
 
-async def measure(url: str, sizes: list[int], target: float) -> list[dict[str, Any]]:
+async def measure(
+    url: str, sizes: list[int], target: float, storages: list[str]
+) -> list[dict[str, Any]]:
     _, corpus = load_corpus(BENCH_DIR, max(sizes))
     _, queries = sample_queries(200)
     conn = await asyncpg.connect(asyncpg_dsn(url))
@@ -125,7 +141,7 @@ async def measure(url: str, sizes: list[int], target: float) -> list[dict[str, A
             similarities = queries @ vectors.T
             truths = [exact_top(row) for row in similarities]
             await load(conn, vectors)
-            for storage in OPERATORS:
+            for storage in storages:
                 index = await build_index(conn, storage)
                 curve = await query_curve(conn, storage, queries, truths)
                 fixed = next((point for point in curve if point["recall"] >= target), None)
@@ -166,13 +182,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", default="10000,30000,100000")
     parser.add_argument("--recall", type=float, default=0.95)
+    parser.add_argument("--storages", default=",".join(INDEXES), help=f"of {list(INDEXES)}")
     parser.add_argument("--json", type=Path, default=BENCH_DIR / "scale.json")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     admin = start_embedded_server(BENCH_DIR / "postgres")
     url = ensure_database(admin, DATABASE)
     started = time.perf_counter()
-    results = asyncio.run(measure(url, sizes, args.recall))
+    storages = args.storages.split(",")
+    results = asyncio.run(measure(url, sizes, args.recall, storages))
     header = (
         f"Date: {datetime.now(UTC).isoformat(timespec='seconds')} · machine: "
         f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores · "

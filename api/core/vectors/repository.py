@@ -14,7 +14,13 @@ from uuid import UUID
 import asyncpg
 
 from api.core.database import tenant_is
-from api.core.vectors.schemas import Candidate, QueryVector, VectorTarget
+from api.core.vectors.schemas import (
+    VECTOR_TARGETS,
+    Candidate,
+    HnswStorage,
+    QueryVector,
+    VectorTarget,
+)
 
 Where = Callable[[list[Any]], str]
 
@@ -78,6 +84,7 @@ async def nearest_hnsw(
     ef_search: int,
     session_ef_search: int,
     named: UUID | None,
+    halfvec: bool = False,
     columns: str | None = None,
 ) -> list[Candidate]:
     """Approximate nearest neighbours through the HNSW index.
@@ -86,6 +93,8 @@ async def nearest_hnsw(
     `k` rows pass the filter; relaxed order is restored by the outer ORDER BY. Without a filter
     and within the session's ef_search the query runs as is, in one round trip; otherwise a
     short transaction raises ef_search and keeps the planner on the vector index.
+    `halfvec`: the index holds the column cast to halfvec, so the walk orders by that cast;
+    the distance returned, and the final order, are the full vectors'.
     `columns` (SQL over the target's alias): each row's columns, returned with it.
     """
     params: list[Any] = [vector]
@@ -93,12 +102,16 @@ async def nearest_hnsw(
     params.append(k)
     column = f"{target.alias}.{target.column}"
     selected = f"{target.alias}.id" if columns is None else columns
+    walk = f"{column} <=> $1"
+    if halfvec:
+        half = f"halfvec({len(vector)})"  # the query's size is the column's (checked at start)
+        walk = f"({column})::{half} <=> $1::{half}"
     query = f"""
         WITH nearest AS MATERIALIZED (
             SELECT {selected}, {column} <=> $1 AS distance
             FROM {target.table} {target.alias}
             WHERE {tenant_is(target.alias, named)} AND {conditions} AND {column} IS NOT NULL
-            ORDER BY {column} <=> $1
+            ORDER BY {walk}
             LIMIT ${len(params)}
         )
         SELECT * FROM nearest ORDER BY distance, id
@@ -130,3 +143,49 @@ TUNED_SCAN = """
 
 def _candidates(records: list[asyncpg.Record], columns: str | None) -> list[Candidate]:
     return [Candidate(r["id"], r["distance"], row=r if columns else None) for r in records]
+
+
+def hnsw_index_sql(
+    table: str,
+    column: str,
+    index: str,
+    *,
+    storage: HnswStorage,
+    dimension: int,
+    m: int,
+    ef_construction: int,
+    concurrently: bool = False,
+) -> str:
+    """The CREATE INDEX of a vector column's HNSW index: over the column itself (`vector`), or
+    over its cast to half precision (`halfvec`, pgvector's half-precision indexing). For the
+    migrations, the model switch and `make hnsw-storage` alike; names are theirs (constants),
+    sizes validated integers."""
+    key = f"{column} vector_cosine_ops"
+    if storage == "halfvec":
+        key = f"({column}::halfvec({int(dimension)})) halfvec_cosine_ops"
+    return (
+        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {index} "
+        f"ON {table} USING hnsw ({key}) "
+        f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)})"
+    )
+
+
+async def hnsw_storage(conn: asyncpg.Connection) -> dict[str, HnswStorage]:
+    """What each vector column's HNSW index holds ({VectorTarget.name: storage}); a column
+    whose index is missing (an interrupted rebuild) is left out."""
+    records = await conn.fetch(
+        """
+        SELECT ic.relname AS index, opc.opcname AS opclass
+        FROM pg_index i
+        JOIN pg_class ic ON ic.oid = i.indexrelid
+        JOIN pg_opclass opc ON opc.oid = i.indclass[0]
+        WHERE ic.relname = ANY($1::text[]) AND ic.relnamespace = current_schema()::regnamespace
+        """,
+        [target.index for target in VECTOR_TARGETS],
+    )
+    opclasses = {r["index"]: r["opclass"] for r in records}
+    return {
+        target.name: "halfvec" if opclasses[target.index].startswith("halfvec") else "vector"
+        for target in VECTOR_TARGETS
+        if target.index in opclasses
+    }

@@ -20,6 +20,8 @@ Strategy = Literal["exact", "hnsw"]
 # How lexical search ranks: BM25 through pg_textsearch's indexes (migration 0013, where the
 # server has the extension), or ts_rank over the tsvector columns (everywhere else).
 LexicalRanking = Literal["bm25", "ts_rank"]
+# What an HNSW index holds (Settings.hnsw_storage): the rows always keep `vector`.
+HnswStorage = Literal["vector", "halfvec"]
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,24 @@ class SearchTuning:
     large_tenants: LargeTenants = field(default_factory=LargeTenants, compare=False, repr=False)
     # Which of those have a BM25 index of their own (api/core/lexical/service.py).
     tenant_indexes: TenantIndexes = field(default_factory=TenantIndexes, compare=False, repr=False)
+    # The vector columns (VectorTarget.name) whose HNSW index holds halfvec, read at start-up
+    # (api.startup): their searches order by the halfvec cast the index is built on.
+    halfvec_indexes: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, lexical_ranking: LexicalRanking = "ts_rank"
+        cls,
+        settings: Settings,
+        *,
+        lexical_ranking: LexicalRanking = "ts_rank",
+        halfvec_indexes: frozenset[str] = frozenset(),
     ) -> Self:
         return cls(
             ef_search=settings.hnsw_ef_search,
             exact_max_rows=settings.search_exact_max_rows,
             candidate_pool=settings.search_candidate_pool,
             lexical_ranking=lexical_ranking,
+            halfvec_indexes=halfvec_indexes,
         )
 
 
@@ -99,3 +109,16 @@ class VectorTarget:
     def __post_init__(self) -> None:
         if (self.table, self.alias, self.column) not in _TARGETS:
             raise ValueError(f"not a searchable vector column: {self}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.column}"
+
+    @property
+    def index(self) -> str:
+        """Its HNSW index, as the migrations (and a model switch) name it."""
+        return f"{self.table}_{self.column}_hnsw"
+
+
+# Every vector column with an HNSW index (for the operator commands over all of them).
+VECTOR_TARGETS = tuple(VectorTarget(t, a, c) for t, a, c in sorted(_TARGETS))

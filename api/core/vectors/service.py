@@ -5,7 +5,13 @@ import asyncpg
 from api.core.database import connection_tenant
 from api.core.vectors import repository
 from api.core.vectors.repository import Where
-from api.core.vectors.schemas import Neighbours, QueryVector, SearchTuning, VectorTarget
+from api.core.vectors.schemas import (
+    HnswStorage,
+    Neighbours,
+    QueryVector,
+    SearchTuning,
+    VectorTarget,
+)
 
 
 async def nearest(
@@ -61,6 +67,19 @@ async def nearest(
         ef_search=max(tuning.ef_search, k),
         session_ef_search=tuning.ef_search,
         named=named,
+        halfvec=target.name in tuning.halfvec_indexes,
         columns=columns,
     )
     return Neighbours(candidates, "hnsw")
+
+
+async def hnsw_storage(conn: asyncpg.Connection) -> dict[str, HnswStorage]:
+    """What each vector column's HNSW index holds ({VectorTarget.name: storage}); a column
+    whose index is missing is left out."""
+    return await repository.hnsw_storage(conn)
+
+
+async def halfvec_indexes(conn: asyncpg.Connection) -> frozenset[str]:
+    """The vector columns whose HNSW index holds halfvec (SearchTuning.halfvec_indexes)."""
+    storage = await hnsw_storage(conn)
+    return frozenset(name for name, held in storage.items() if held == "halfvec")

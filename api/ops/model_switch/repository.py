@@ -17,6 +17,8 @@ import asyncpg
 import numpy as np
 import pgvector
 
+from api.core.vectors.repository import hnsw_index_sql
+from api.core.vectors.schemas import HnswStorage
 from api.embeddings.protocol import Vector
 from api.ops.model_switch.schemas import ChunkToEmbed, EventToEmbed, Remaining, RowKey
 
@@ -201,15 +203,25 @@ async def set_chunk_vectors(
 
 
 async def create_new_index(
-    conn: asyncpg.Connection, target: VectorColumn, *, m: int, ef_construction: int
+    conn: asyncpg.Connection,
+    target: VectorColumn,
+    *,
+    storage: HnswStorage,
+    dimension: int,
+    m: int,
+    ef_construction: int,
 ) -> None:
-    """The HNSW index of the new column, with the migrations' operator class and parameters."""
+    """The HNSW index of the new column, as the migrations build one."""
     await conn.execute(
-        f"""
-        CREATE INDEX IF NOT EXISTS {target.new_index} ON {target.table}
-        USING hnsw ({target.new_column} vector_cosine_ops)
-        WITH (m = {int(m)}, ef_construction = {int(ef_construction)})
-        """
+        hnsw_index_sql(
+            target.table,
+            target.new_column,
+            target.new_index,
+            storage=storage,
+            dimension=dimension,
+            m=m,
+            ef_construction=ef_construction,
+        )
     )
 
 

@@ -5,7 +5,7 @@ vector columns.
    noting in its comment which models and dimension it is for.
 2. They are filled in batches: the batch is embedded outside any transaction, then written by
    one UPDATE.
-3. Their HNSW indexes are built, with the operator class and parameters of the migrations.
+3. Their HNSW indexes are built, as the migrations build them (HNSW_STORAGE, HNSW_M, ...).
 4. One short transaction locks both tables, checks that no row lacks its new vector, drops the
    old columns with their indexes and gives the new ones the old names.
 
@@ -25,6 +25,7 @@ import structlog
 
 from api.code.index.texts import as_chunk, embedding_text
 from api.core.schema.service import ensure_schema
+from api.core.vectors.schemas import HnswStorage
 from api.embeddings.factory import Embedders
 from api.embeddings.protocol import Embedder, Vector
 from api.embeddings.texts import text_for_embedding
@@ -52,15 +53,18 @@ class SwitchError(RuntimeError):
 
 
 async def ensure_service_stopped(
-    conn: asyncpg.Connection, *, grace_seconds: float = STOP_GRACE_SECONDS
+    conn: asyncpg.Connection,
+    *,
+    grace_seconds: float = STOP_GRACE_SECONDS,
+    before: str = "switching the model (its queries would break when the columns are swapped)",
 ) -> None:
+    """Raise SwitchError while a service or worker is connected; `before` says to what."""
     deadline = time.monotonic() + grace_seconds
     while (sessions := await repository.service_sessions(conn)) > 0:
         if time.monotonic() >= deadline:
             raise SwitchError(
                 f"A running MnemoLite service or worker holds {sessions} connection(s) to this "
-                "database: stop it before switching the model (its queries would break when "
-                "the columns are swapped)."
+                f"database: stop it before {before}."
             )
         await asyncio.sleep(0.25)
 
@@ -72,6 +76,7 @@ async def switch_model(
     text_fields: Sequence[str],
     hnsw_m: int,
     hnsw_ef_construction: int,
+    hnsw_storage: HnswStorage = "vector",
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
     head: str | None = None,
@@ -97,7 +102,12 @@ async def switch_model(
     for done, column in enumerate(VECTOR_COLUMNS):
         report("indexes", done, len(VECTOR_COLUMNS))
         await repository.create_new_index(
-            conn, column, m=hnsw_m, ef_construction=hnsw_ef_construction
+            conn,
+            column,
+            storage=hnsw_storage,
+            dimension=target.dimension,
+            m=hnsw_m,
+            ef_construction=hnsw_ef_construction,
         )
     report("indexes", len(VECTOR_COLUMNS), len(VECTOR_COLUMNS))
 

@@ -75,7 +75,11 @@ async def serve(settings: Settings) -> None:
             embedders=runtime.embedders,
             settings=settings,
             metrics=runtime.metrics,
-            tuning=SearchTuning.from_settings(settings, lexical_ranking=runtime.lexical_ranking),
+            tuning=SearchTuning.from_settings(
+                settings,
+                lexical_ranking=runtime.lexical_ranking,
+                halfvec_indexes=runtime.halfvec_indexes,
+            ),
         )
         principal = await stdio_principal(
             runtime.database, os.environ.get(TENANT_VARIABLE, "").strip()
