@@ -41,6 +41,7 @@ from api.core.tenancy.router import router as admin_router
 from api.core.tenancy.service import TenantDirectory
 from api.core.vectors.schemas import SearchTuning
 from api.embeddings.factory import Embedders
+from api.memory.events import expiry
 from api.memory.events.router import router as events_router
 from api.memory.search.router import router as search_router
 from api.ops.health.router import router as health_router
@@ -101,7 +102,19 @@ def create_app(
             )
             stop_worker = asyncio.Event()
             worker = None
+            purge = None
             try:
+                if settings.expiry_purge_interval_seconds > 0:
+                    purge = asyncio.create_task(
+                        expiry.purge_forever(
+                            runtime.database,
+                            stop_worker,
+                            interval_seconds=settings.expiry_purge_interval_seconds,
+                            batch=settings.expiry_purge_batch,
+                            metrics=metrics,
+                        ),
+                        name="expiry-purge",
+                    )
                 if settings.index_worker_in_process:
                     worker = asyncio.create_task(
                         index_worker.work(
@@ -147,6 +160,8 @@ def create_app(
             finally:
                 app.state.mcp_backend = None
                 stop_worker.set()
+                if purge is not None:
+                    await purge  # after its current batch
                 if worker is not None:
                     await worker  # finishes the job batch in progress
                 await parser.aclose()  # after the worker, which parses until its batch is done

@@ -20,7 +20,11 @@ os.environ.update(
         "EMBEDDING_DIMENSION": "384",
         "HNSW_M": "16",
         "HNSW_EF_CONSTRUCTION": "64",
+        "HNSW_STORAGE": "vector",
         "LOG_LEVEL": "warning",
+        # The purge of expired events runs when a test asks (tests/memory/test_expiry.py), not
+        # on a timer in every app a test starts.
+        "EXPIRY_PURGE_INTERVAL_SECONDS": "0",
     }
 )
 

@@ -1,4 +1,5 @@
-"""`python -m workers`: a process that runs background index jobs (the compose `worker`).
+"""`python -m workers`: a process that runs background index jobs (the compose `worker`), and
+the purge of expired events (api/memory/events/expiry.py) as the API does.
 
 It starts like the API (api.startup: pool, schema check, models) and uses the same services.
 Set INDEX_WORKER_IN_PROCESS=false on the API when workers run separately; both may run at once
@@ -18,6 +19,7 @@ from api.code.index.parsing import ParsePool
 from api.code.jobs import worker as index_worker
 from api.core.config import Settings, get_settings
 from api.core.log_setup import configure_logging
+from api.memory.events import expiry
 from api.startup import started
 
 log = structlog.get_logger(__name__)
@@ -39,6 +41,18 @@ async def run(settings: Settings) -> None:
             )
             name = f"worker-{socket.gethostname()}-{os.getpid()}"
             log.info("worker_started", worker=name, database=runtime.redacted_url)
+            purge = None
+            if settings.expiry_purge_interval_seconds > 0:
+                purge = asyncio.create_task(
+                    expiry.purge_forever(
+                        runtime.database,
+                        stop,
+                        interval_seconds=settings.expiry_purge_interval_seconds,
+                        batch=settings.expiry_purge_batch,
+                        metrics=runtime.metrics,
+                    ),
+                    name="expiry-purge",
+                )
             try:
                 await index_worker.work(
                     runtime.database,
@@ -51,6 +65,9 @@ async def run(settings: Settings) -> None:
                     parser=parser,
                 )
             finally:
+                stop.set()
+                if purge is not None:
+                    await purge
                 await parser.aclose()
                 log.info("worker_stopped", worker=name)
     finally:

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     )
     embedding_text_fields: Annotated[tuple[str, ...], NoDecode] = DEFAULT_TEXT_FIELDS
 
+    # Expired events (expires_at / ttl_seconds) leave every read at once; the purge deletes
+    # them every EXPIRY_PURGE_INTERVAL_SECONDS (0: never, in this process), in batches.
+    expiry_purge_interval_seconds: float = Field(default=60.0, ge=0)
+    expiry_purge_batch: int = Field(default=500, ge=1, le=100_000)
+
     # Vector index and search
     hnsw_m: int = Field(default=16, ge=2, le=100)
     hnsw_ef_construction: int = Field(default=64, ge=4, le=1000)

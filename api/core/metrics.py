@@ -48,6 +48,7 @@ class Metrics:
     tenants: Gauge
     tenant_requests: Counter
     quota_refusals: Counter
+    events_expired: Counter
     # The tenants named in tenant_requests' labels: the first TENANT_LABELS seen by this
     # process; the rest are counted as "other", so the label set stays bounded.
     named_tenants: set[str] = field(default_factory=set)
@@ -171,6 +172,10 @@ def create_metrics() -> Metrics:
             "mnemolite_quota_refusals_total",
             "Requests refused with 429 by a tenant's request rate (kind=rate).",
             ("kind",),
+        ),
+        events_expired=counter(
+            "mnemolite_events_expired_purged_total",
+            "Expired events deleted by the purge (api/memory/events/expiry.py).",
         ),
         db_pool_size=gauge("mnemolite_db_pool_size", "Connections the pool holds open."),
         db_pool_min_size=gauge("mnemolite_db_pool_min_size", "DB_POOL_MIN_SIZE."),

@@ -79,9 +79,9 @@ def example(schema: dict[str, Any], spec: dict[str, Any], name: str, a: TenantA)
     kind = schema.get("type")
     if kind == "object" or "properties" in schema:
         properties = schema.get("properties", {})
-        wanted = set(schema.get("required", [])) | {
-            field for field in properties if field in ("query", "repository", "repository_name")
-        }
+        # ts_end (2030): a time window that holds all of A's events, were the tenant lost.
+        aimed = ("query", "repository", "repository_name", "ts_end")
+        wanted = set(schema.get("required", [])) | {field for field in properties if field in aimed}
         return {field: example(properties[field], spec, field, a) for field in sorted(wanted)}
     if kind == "array":
         items = resolve(schema.get("items", {}), spec)

@@ -189,6 +189,30 @@ async def test_memories_round_trip(transport, server_url, database_url):
 
 
 @TRANSPORTS
+async def test_forget_by_filter_and_scratch_notes_that_expire(transport, server_url, database_url):
+    async with session_over(transport, server_url, database_url) as session:
+        for n in range(3):
+            await call(session, "remember", {"text": f"scratch {n}", "session_id": "s1"})
+        kept = await call(session, "remember", {"text": "keep this", "session_id": "s2"})
+        note = await call(session, "remember", {"text": "for a minute", "ttl_seconds": 60})
+        got = await call(session, "get_event", {"event_id": note["id"]})
+        assert got["id"] == note["id"]
+
+        counted = await call(session, "forget", {"session_id": "s1", "dry_run": True})
+        assert counted == {"matched": 3, "deleted": 0, "dry_run": True}
+        done = await call(session, "forget", {"session_id": "s1"})
+        assert done == {"matched": 3, "deleted": 3, "dry_run": False}
+        again = await call(session, "forget", {"session_id": "s1"})
+        assert again == {"matched": 0, "deleted": 0, "dry_run": False}
+        assert (await call(session, "get_event", {"event_id": kept["id"]}))["id"] == kept["id"]
+
+        neither = await refused(session, "forget", {})
+        assert neither.startswith("give event_id, or filters")
+        both = await refused(session, "forget", {"event_id": kept["id"], "session_id": "s2"})
+        assert both.startswith("give event_id, or filters")
+
+
+@TRANSPORTS
 async def test_bad_input_is_a_clear_tool_error(transport, server_url, database_url):
     async with session_over(transport, server_url, database_url) as session:
         unknown = "0190a0f0-0000-7000-8000-000000000000"

@@ -11,7 +11,7 @@ import pgvector
 
 from api.core.database import TENANT
 from api.memory.events.schemas import EventFilters, EventRead, NewEvent
-from api.memory.events.sql import COLUMNS, columns, filter_clause, to_event, to_events
+from api.memory.events.sql import COLUMNS, LIVE, columns, filter_clause, to_event, to_events
 
 
 async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> list[EventRead]:
@@ -19,14 +19,17 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
     records = await conn.fetch(
         f"""
         INSERT INTO events AS e (
-            tenant_id, id, timestamp, content, metadata, embedding, user_id, agent_id, session_id
+            tenant_id, id, timestamp, content, metadata, embedding, user_id, agent_id, session_id,
+            expires_at
         )
         SELECT {TENANT}, i.id, coalesce(i.timestamp, now()), i.content, i.metadata,
-               i.embedding, i.user_id, i.agent_id, i.session_id
+               i.embedding, i.user_id, i.agent_id, i.session_id,
+               coalesce(i.expires_at, now() + i.ttl * interval '1 second')
         FROM unnest(
             $1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[],
-            $6::text[], $7::text[], $8::text[]
-        ) AS i(id, timestamp, content, metadata, embedding, user_id, agent_id, session_id)
+            $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::int[]
+        ) AS i(id, timestamp, content, metadata, embedding, user_id, agent_id, session_id,
+               expires_at, ttl)
         RETURNING {COLUMNS}
         """,
         [event.id for event in events],
@@ -37,6 +40,8 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
         [event.user_id for event in events],
         [event.agent_id for event in events],
         [event.session_id for event in events],
+        [event.expires_at for event in events],
+        [event.ttl_seconds for event in events],
     )
     by_id = {record["id"]: record for record in records}
     return [to_event(by_id[event.id], EventRead) for event in events]
@@ -48,7 +53,7 @@ async def get_event(
     record = await conn.fetchrow(
         f"""
         SELECT {columns(include_embedding)} FROM events e
-        WHERE e.tenant_id = {TENANT} AND e.id = $1
+        WHERE e.tenant_id = {TENANT} AND e.id = $1 AND {LIVE}
         """,
         event_id,
     )
@@ -57,7 +62,8 @@ async def get_event(
 
 async def delete_event(conn: asyncpg.Connection, event_id: UUID) -> bool:
     deleted = await conn.fetchval(
-        f"DELETE FROM events e WHERE e.tenant_id = {TENANT} AND e.id = $1 RETURNING e.id",
+        f"DELETE FROM events e WHERE e.tenant_id = {TENANT} AND e.id = $1 AND {LIVE} "
+        "RETURNING e.id",
         event_id,
     )
     return deleted is not None
@@ -70,7 +76,7 @@ async def merge_metadata(
     record = await conn.fetchrow(
         f"""
         UPDATE events AS e SET metadata = e.metadata || $2::jsonb
-        WHERE e.tenant_id = {TENANT} AND e.id = $1
+        WHERE e.tenant_id = {TENANT} AND e.id = $1 AND {LIVE}
         RETURNING {COLUMNS}
         """,
         event_id,
@@ -114,7 +120,8 @@ async def count_events(
     the tenant's share of it is out of sight (pg_stats hides such tables), so the tenant's
     rows in a sample of the table's pages stand for it."""
     exact: int = await conn.fetchval(
-        f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.tenant_id = {TENANT} LIMIT $1) s",
+        f"SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.tenant_id = {TENANT} AND {LIVE} "
+        "LIMIT $1) s",
         exact_below,
     )
     if exact < exact_below:
@@ -129,7 +136,7 @@ async def count_events(
     # The percentage as a constant, ours: Citus sends a parameter here to the shard as text.
     sampled: int = await conn.fetchval(
         f"SELECT count(*) FROM events e TABLESAMPLE SYSTEM ({float(percent):.9g}) "
-        f"WHERE e.tenant_id = {TENANT}"
+        f"WHERE e.tenant_id = {TENANT} AND {LIVE}"
     )
     # At least the rows counted exactly: a sample may miss the tenant's pages.
     return max(round(sampled * 100 / percent), exact_below), True
@@ -155,7 +162,7 @@ async def counts_over_time(
         f"""
         SELECT date_bin($3::interval, e.timestamp, $1) AS bin, count(*) AS events
         FROM events e
-        WHERE e.tenant_id = {TENANT} AND e.timestamp >= $1 AND e.timestamp < $2
+        WHERE e.tenant_id = {TENANT} AND e.timestamp >= $1 AND e.timestamp < $2 AND {LIVE}
         GROUP BY bin
         """,
         start,
@@ -163,3 +170,44 @@ async def counts_over_time(
         bucket,
     )
     return {record["bin"]: record["events"] for record in records}
+
+
+async def delete_expired(conn: asyncpg.Connection, *, batch: int) -> int:
+    """Delete at most `batch` of the tenant's expired events, the longest expired first; return
+    how many (a short statement: the purge calls it again until fewer come back)."""
+    status: str = await conn.execute(
+        f"""
+        DELETE FROM events e
+        WHERE e.tenant_id = {TENANT} AND e.id IN (
+            SELECT x.id FROM events x
+            WHERE x.tenant_id = {TENANT} AND x.expires_at <= now()
+            ORDER BY x.expires_at LIMIT $1
+        )
+        """,
+        batch,
+    )
+    return int(status.split()[-1])
+
+
+async def count_matching(conn: asyncpg.Connection, filters: EventFilters) -> int:
+    params: list[Any] = []
+    where = filter_clause(filters, params)
+    count: int = await conn.fetchval(f"SELECT count(*) FROM events e WHERE {where}", *params)
+    return count
+
+
+async def delete_matching(conn: asyncpg.Connection, filters: EventFilters, *, batch: int) -> int:
+    """Delete at most `batch` of the tenant's events matching `filters`; return how many."""
+    params: list[Any] = []
+    where = filter_clause(filters, params)
+    params.append(batch)
+    status: str = await conn.execute(
+        f"""
+        DELETE FROM events d
+        WHERE d.tenant_id = {TENANT} AND d.id IN (
+            SELECT e.id FROM events e WHERE {where} LIMIT ${len(params)}
+        )
+        """,
+        *params,
+    )
+    return int(status.split()[-1])

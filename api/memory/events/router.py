@@ -22,6 +22,8 @@ from api.memory.events.schemas import (
     EventPage,
     EventRead,
     FilterMetadata,
+    ForgetRequest,
+    ForgetResult,
     JsonObject,
     ScopeId,
 )
@@ -120,6 +122,13 @@ async def update_metadata(
 ) -> EventRead:
     """Merge keys into an event's metadata (top-level keys replace existing ones)."""
     return await service.merge_metadata(conn, event_id, patch)
+
+
+@router.post("/forget", response_model=ForgetResult)
+async def forget_events(request: ForgetRequest, database: DatabaseDep) -> ForgetResult:
+    """Delete the events matching the filters (as search takes them; at least one), in
+    batches; `dry_run` only counts them. Running it again deletes nothing more."""
+    return await service.forget(database, request)
 
 
 @router.post("/filter/metadata", response_model=list[EventRead])

@@ -101,6 +101,10 @@ def _not_none(value: Any) -> bool:
     return value is None
 
 
+# The longest time to live a write may give (ten years), so now() + ttl stays in range.
+MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
+
+
 class EventCreate(Scopes):
     model_config = ConfigDict(extra="forbid")
 
@@ -110,8 +114,27 @@ class EventCreate(Scopes):
         default=None, description="Precomputed vector; computed from the content when absent."
     )
     timestamp: datetime | None = Field(default=None, description="When it happened (default now).")
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the event expires: from then on no read returns it, and it is "
+        "deleted soon after. Must be in the future.",
+    )
+    ttl_seconds: int | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TTL_SECONDS,
+        description="Expire this many seconds after the write (instead of expires_at).",
+    )
 
-    _utc = field_validator("timestamp")(as_utc)
+    _utc = field_validator("timestamp", "expires_at")(as_utc)
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> "EventCreate":
+        if self.expires_at is not None and self.ttl_seconds is not None:
+            raise ValueError("give expires_at or ttl_seconds, not both")
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise ValueError("expires_at must be in the future")
+        return self
 
 
 class EventBatchCreate(BaseModel):
@@ -129,6 +152,9 @@ class EventRead(BaseModel):
     user_id: str | None = Field(default=None, exclude_if=_not_none)
     agent_id: str | None = Field(default=None, exclude_if=_not_none)
     session_id: str | None = Field(default=None, exclude_if=_not_none)
+    expires_at: datetime | None = Field(
+        default=None, exclude_if=_not_none, description="When it expires (when it does)."
+    )
     embedding: list[float] | None = Field(default=None, exclude_if=_not_none)
     similarity_score: float | None = Field(
         default=None,
@@ -207,3 +233,29 @@ class NewEvent:
     user_id: str | None = None
     agent_id: str | None = None
     session_id: str | None = None
+    # When it expires: a time, or seconds after the write (the database's clock), or never.
+    expires_at: datetime | None = None
+    ttl_seconds: int | None = None
+
+
+class ForgetRequest(EventFilters):
+    """`POST /v1/events/forget`: the events matching these filters (at least one), deleted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = Field(default=False, description="Only count the events that match.")
+
+    @model_validator(mode="after")
+    def _some_filter(self) -> "ForgetRequest":
+        if not self.active:
+            raise ValueError(
+                "give at least one filter (metadata, ts_start, ts_end, user_id, agent_id or "
+                "session_id): forgetting every event is DELETE of the tenant, not a filter"
+            )
+        return self
+
+
+class ForgetResult(BaseModel):
+    matched: int = Field(description="Events matching the filters when the request began.")
+    deleted: int = Field(description="Events deleted (0 on a dry run).")
+    dry_run: bool

@@ -28,6 +28,8 @@ from api.memory.events.schemas import (
     EventFilters,
     EventPage,
     EventRead,
+    ForgetRequest,
+    ForgetResult,
     NewEvent,
     PageMeta,
 )
@@ -76,6 +78,8 @@ async def prepare_events(
             user_id=item.user_id,
             agent_id=item.agent_id,
             session_id=item.session_id,
+            expires_at=item.expires_at,
+            ttl_seconds=item.ttl_seconds,
         )
         for item, vector in zip(items, vectors, strict=True)
         if vector is not None
@@ -147,6 +151,36 @@ async def merge_metadata(
     if event is None:
         raise EventNotFound(event_id)
     return event
+
+
+# Events one statement of a forget deletes: each batch is its own short transaction.
+FORGET_BATCH = 1_000
+
+
+async def forget(
+    database: Database, request: ForgetRequest, *, batch: int = FORGET_BATCH
+) -> ForgetResult:
+    """Delete the tenant's events matching the request's filters, in batches (a dry run only
+    counts them). Run again, it finds nothing more: `matched` 0. Deletes no more batches than
+    the events that matched at the start need, so writes arriving meanwhile cannot keep it
+    going."""
+    async with database.connection() as conn:
+        matched = await repository.count_matching(conn, request)
+    deleted = 0
+    if not request.dry_run:
+        while deleted < matched:
+            async with database.connection() as conn:
+                done = await repository.delete_matching(conn, request, batch=batch)
+            deleted += done
+            if done < batch:
+                break
+    return ForgetResult(matched=matched, deleted=deleted, dry_run=request.dry_run)
+
+
+async def purge_expired(conn: asyncpg.Connection, *, batch: int) -> int:
+    """Delete up to `batch` of the connection's tenant's expired events (api/memory/events/
+    expiry.py calls it tenant by tenant); return how many."""
+    return await repository.delete_expired(conn, batch=batch)
 
 
 # Rows a tenant's estimated count is scaled up from (see repository.count_events).

@@ -26,8 +26,11 @@ Event = TypeVar("Event", bound=EventRead)
 # api/core/json_limits.py) is left out instead of failing every read that meets it.
 COLUMNS = (
     "e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata, "
-    "e.user_id, e.agent_id, e.session_id"
+    "e.user_id, e.agent_id, e.session_id, e.expires_at"
 )
+# An event not yet expired: part of every events read (filter_clause, and each query by id),
+# so an event leaves every result at its expires_at, whenever the purge deletes it.
+LIVE = "(e.expires_at IS NULL OR e.expires_at > now())"
 COLUMNS_WITH_EMBEDDING = COLUMNS + ", e.embedding"
 
 
@@ -54,6 +57,7 @@ def to_event(record: asyncpg.Record, model: type[Event], **extra: Any) -> Event:
         user_id=record["user_id"],
         agent_id=record["agent_id"],
         session_id=record["session_id"],
+        expires_at=record["expires_at"],
         embedding=embedding.to_list() if embedding is not None else None,
         **extra,
     )
@@ -82,13 +86,13 @@ def filter_clause(
 ) -> str:
     """SQL conditions for `filters`, appending their values to `params` as bind parameters.
 
-    The conditions start with the connection's tenant, so every query built on them is scoped
-    to it (the vector search adds the same condition itself; the planner merges the two);
-    `named`: the connection's tenant named as a constant, for a tenant known to be large
-    (`api.core.database.tenant_is`)."""
-    conditions = [tenant_is("e", named)]
+    The conditions start with the connection's tenant and leave out expired events (LIVE),
+    so every query built on them is scoped to it (the vector search adds the same tenant
+    condition itself; the planner merges the two). `named`: the connection's tenant named as
+    a constant, for a tenant known to be large (`api.core.database.tenant_is`)."""
+    conditions = [tenant_is("e", named), LIVE]
     if filters is None:
-        return conditions[0]
+        return " AND ".join(conditions)
     if filters.metadata:
         params.append(filters.metadata)
         conditions.append(f"e.metadata @> ${len(params)}::jsonb")

@@ -14,7 +14,7 @@ from api.core.vectors.repository import Where
 from api.core.vectors.schemas import Candidate, LexicalRanking, VectorTarget
 from api.embeddings.protocol import Vector
 from api.memory.events.schemas import EventFilters
-from api.memory.events.sql import columns, filter_clause
+from api.memory.events.sql import LIVE, columns, filter_clause
 
 TEXT_SEARCH_CONFIG = "english"  # must match the generated column in migration 0003
 # pg_textsearch's index over events.lexical_text (migration 0013), named in every BM25 query:
@@ -113,7 +113,7 @@ async def fetch_events(
     records = await conn.fetch(
         f"""
         SELECT {columns(include_embedding)}, {distance} AS distance
-        FROM events e WHERE e.tenant_id = {TENANT} AND e.id = ANY($1::uuid[])
+        FROM events e WHERE e.tenant_id = {TENANT} AND e.id = ANY($1::uuid[]) AND {LIVE}
         """,
         *params,
     )

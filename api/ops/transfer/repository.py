@@ -20,6 +20,7 @@ from api.core.database import TENANT
 from api.core.json_limits import JsonLimitError, load_stored
 from api.embeddings.protocol import Vector
 from api.memory.events.schemas import NewEvent
+from api.memory.events.sql import LIVE
 from api.ops.transfer.jsonl import describe
 from api.ops.transfer.schemas import CodeChunkRecord, CodeFileRecord, EventRecord, SkippedRow
 
@@ -62,9 +63,9 @@ async def stream_events(
     cursor = conn.cursor(
         f"""
         SELECT e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata,
-               e.embedding::text AS embedding, e.user_id, e.agent_id, e.session_id
+               e.embedding::text AS embedding, e.user_id, e.agent_id, e.session_id, e.expires_at
         FROM events e
-        WHERE e.tenant_id = {TENANT}
+        WHERE e.tenant_id = {TENANT} AND {LIVE}
         ORDER BY e.id
         """,
         prefetch=prefetch,
@@ -81,6 +82,7 @@ async def stream_events(
                 user_id=row["user_id"],
                 agent_id=row["agent_id"],
                 session_id=row["session_id"],
+                expires_at=row["expires_at"],
             )
         except (JsonLimitError, ValidationError) as exc:
             record = SkippedRow(type="event", id=row["id"], reason=_reason(exc))
@@ -158,12 +160,13 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
     rows = await conn.fetch(
         f"""
         INSERT INTO events AS e (tenant_id, id, timestamp, content, metadata, embedding,
-                                 user_id, agent_id, session_id)
+                                 user_id, agent_id, session_id, expires_at)
         SELECT {TENANT}, i.id, coalesce(i.timestamp, now()), i.content, i.metadata, i.embedding,
-               i.user_id, i.agent_id, i.session_id
+               i.user_id, i.agent_id, i.session_id, i.expires_at
         FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[],
-                    $6::text[], $7::text[], $8::text[])
-            AS i(id, timestamp, content, metadata, embedding, user_id, agent_id, session_id)
+                    $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+            AS i(id, timestamp, content, metadata, embedding, user_id, agent_id, session_id,
+                 expires_at)
         ON CONFLICT (tenant_id, id) DO NOTHING
         RETURNING e.id
         """,
@@ -175,6 +178,7 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
         [event.user_id for event in events],
         [event.agent_id for event in events],
         [event.session_id for event in events],
+        [event.expires_at for event in events],
     )
     return len(rows)
 

@@ -103,6 +103,9 @@ class EventRecord(_Record):
     user_id: ScopeValue = None
     agent_id: ScopeValue = None
     session_id: ScopeValue = None
+    # An expiring event keeps its time (an import after it has passed stores an event no
+    # read shows, which the purge then deletes).
+    expires_at: AwareDatetime | None = None
 
 
 class CodeFileRecord(_Record):

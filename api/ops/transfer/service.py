@@ -342,6 +342,7 @@ class _Importer:
                 user_id=r.user_id,
                 agent_id=r.agent_id,
                 session_id=r.session_id,
+                expires_at=r.expires_at,
             )
             for r, v in zip(fresh, vectors, strict=True)
             if v is not None

@@ -24,7 +24,7 @@ from api.code.search.schemas import CodeFilters, HybridSearchRequest
 from api.core.errors import InvalidInput, NotFound
 from api.core.vectors.schemas import MAX_QUERY_CHARS
 from api.memory.events import service as events
-from api.memory.events.schemas import EventCreate, FilterMetadata, JsonObject
+from api.memory.events.schemas import EventCreate, FilterMetadata, ForgetRequest, JsonObject
 from api.memory.search import service as search
 from api.memory.search.schemas import SearchRequest
 from api.web.mcp.backend import BackendGetter
@@ -99,6 +99,14 @@ def register_tools(server: MCPServer[Any], backend: BackendGetter) -> None:
         user_id: UserId,
         agent_id: AgentId,
         session_id: SessionId,
+        ttl_seconds: Annotated[
+            int | None,
+            Field(
+                default=None,
+                gt=0,
+                description="Forget it by itself this many seconds from now (scratch notes).",
+            ),
+        ],
     ) -> dict[str, Any]:
         """Store a memory (a note, a decision, a fact, an event) for later recall by meaning.
 
@@ -113,6 +121,7 @@ def register_tools(server: MCPServer[Any], backend: BackendGetter) -> None:
             user_id=user_id,
             agent_id=agent_id,
             session_id=session_id,
+            ttl_seconds=ttl_seconds,
         )
         outcome = await events.create_events(
             ready.database,
@@ -198,11 +207,47 @@ def register_tools(server: MCPServer[Any], backend: BackendGetter) -> None:
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
         )
     )
-    async def forget(event_id: EventId) -> dict[str, Any]:
-        """Delete a memory for good (by id). Use when it is wrong, obsolete or unwanted."""
-        async with backend().database.connection() as conn:
-            await events.delete_event(conn, event_id)
-        return {"deleted": str(event_id)}
+    async def forget(
+        event_id: Annotated[
+            UUID | None,
+            Field(default=None, description="The memory to delete, by id (or give filters)."),
+        ],
+        metadata: Annotated[
+            FilterMetadata | None,
+            Field(default=None, description="Delete the memories whose metadata contains this."),
+        ],
+        ts_start: Annotated[
+            datetime | None, Field(default=None, description="Not before this time (ISO 8601).")
+        ],
+        ts_end: Annotated[
+            datetime | None, Field(default=None, description="Not after this time (ISO 8601).")
+        ],
+        user_id: UserId,
+        agent_id: AgentId,
+        session_id: SessionId,
+        dry_run: Annotated[
+            bool, Field(default=False, description="With filters: only count what would go.")
+        ],
+    ) -> dict[str, Any]:
+        """Delete memories for good: one by id, or every one matching filters (as recall takes
+        them). Use when they are wrong, obsolete or unwanted; dry_run counts first."""
+        filters = {
+            "metadata": metadata,
+            "ts_start": ts_start,
+            "ts_end": ts_end,
+            "user_id": user_id,
+            "agent_id": agent_id,
+            "session_id": session_id,
+        }
+        given = {name: value for name, value in filters.items() if value is not None}
+        if (event_id is None) == (not given):
+            raise InvalidInput("give event_id, or filters to forget by, not both (nor neither).")
+        if event_id is not None:
+            async with backend().database.connection() as conn:
+                await events.delete_event(conn, event_id)
+            return {"deleted": str(event_id)}
+        result = await events.forget(backend().database, ForgetRequest(**given, dry_run=dry_run))
+        return result.model_dump()
 
     @tool(
         ToolAnnotations(
