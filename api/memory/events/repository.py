@@ -20,16 +20,17 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
         f"""
         INSERT INTO events AS e (
             tenant_id, id, timestamp, content, metadata, embedding, user_id, agent_id, session_id,
-            expires_at
+            expires_at, importance, pinned
         )
         SELECT {TENANT}, i.id, coalesce(i.timestamp, now()), i.content, i.metadata,
                i.embedding, i.user_id, i.agent_id, i.session_id,
-               coalesce(i.expires_at, now() + i.ttl * interval '1 second')
+               coalesce(i.expires_at, now() + i.ttl * interval '1 second'), i.importance, i.pinned
         FROM unnest(
             $1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[],
-            $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::int[]
+            $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::int[], $11::real[],
+            $12::boolean[]
         ) AS i(id, timestamp, content, metadata, embedding, user_id, agent_id, session_id,
-               expires_at, ttl)
+               expires_at, ttl, importance, pinned)
         RETURNING {COLUMNS}
         """,
         [event.id for event in events],
@@ -42,6 +43,8 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
         [event.session_id for event in events],
         [event.expires_at for event in events],
         [event.ttl_seconds for event in events],
+        [event.importance for event in events],
+        [event.pinned for event in events],
     )
     by_id = {record["id"]: record for record in records}
     return [to_event(by_id[event.id], EventRead) for event in events]
@@ -81,6 +84,27 @@ async def merge_metadata(
         """,
         event_id,
         patch,
+    )
+    return to_event(record, EventRead) if record else None
+
+
+async def set_fields(
+    conn: asyncpg.Connection, event_id: UUID, fields: dict[str, Any]
+) -> EventRead | None:
+    """Set the `importance` (a number, or None: none) and `pinned` given in `fields`; the
+    others keep their values."""
+    record = await conn.fetchrow(
+        f"""
+        UPDATE events AS e
+        SET importance = CASE WHEN $2 THEN $3::real ELSE e.importance END,
+            pinned = coalesce($4::boolean, e.pinned)
+        WHERE e.tenant_id = {TENANT} AND e.id = $1 AND {LIVE}
+        RETURNING {COLUMNS}
+        """,
+        event_id,
+        "importance" in fields,
+        fields.get("importance"),
+        fields.get("pinned"),
     )
     return to_event(record, EventRead) if record else None
 

@@ -20,6 +20,7 @@ from api.memory.events.schemas import (
     EventCreate,
     EventFilters,
     EventPage,
+    EventPatch,
     EventRead,
     FilterMetadata,
     ForgetRequest,
@@ -112,6 +113,12 @@ async def delete_event(event_id: UUID, conn: Conn) -> Response:
     """Delete one event by id."""
     await service.delete_event(conn, event_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch("/{event_id}", response_model=EventRead)
+async def update_event(event_id: UUID, patch: EventPatch, conn: Conn) -> EventRead:
+    """Set an event's importance (0 to 1, or null) and whether it is pinned."""
+    return await service.update_event(conn, event_id, patch)
 
 
 @router.patch("/{event_id}/metadata", response_model=EventRead)

@@ -101,6 +101,12 @@ def _not_none(value: Any) -> bool:
     return value is None
 
 
+def _not_true(value: Any) -> bool:
+    return value is not True
+
+
+Importance = Annotated[float, Field(ge=0, le=1)]
+
 # The longest time to live a write may give (ten years), so now() + ttl stays in range.
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600
 
@@ -125,6 +131,10 @@ class EventCreate(Scopes):
         le=MAX_TTL_SECONDS,
         description="Expire this many seconds after the write (instead of expires_at).",
     )
+    importance: Importance | None = Field(
+        default=None, description="How much it matters, 0 to 1 (a search may weigh it)."
+    )
+    pinned: bool = Field(default=False, description="A search may put pinned events first.")
 
     _utc = field_validator("timestamp", "expires_at")(as_utc)
 
@@ -155,6 +165,8 @@ class EventRead(BaseModel):
     expires_at: datetime | None = Field(
         default=None, exclude_if=_not_none, description="When it expires (when it does)."
     )
+    importance: float | None = Field(default=None, exclude_if=_not_none)
+    pinned: bool = Field(default=False, exclude_if=_not_true)
     embedding: list[float] | None = Field(default=None, exclude_if=_not_none)
     similarity_score: float | None = Field(
         default=None,
@@ -236,6 +248,18 @@ class NewEvent:
     # When it expires: a time, or seconds after the write (the database's clock), or never.
     expires_at: datetime | None = None
     ttl_seconds: int | None = None
+    importance: float | None = None
+    pinned: bool = False
+
+
+class EventPatch(BaseModel):
+    """`PATCH /v1/events/{id}`: the fields given are set (importance null: none); an empty
+    patch changes nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    importance: Importance | None = Field(default=None, description="0 to 1, or null: none.")
+    pinned: bool | None = None
 
 
 class ForgetRequest(EventFilters):

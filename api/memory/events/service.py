@@ -27,6 +27,7 @@ from api.memory.events.schemas import (
     EventCreate,
     EventFilters,
     EventPage,
+    EventPatch,
     EventRead,
     ForgetRequest,
     ForgetResult,
@@ -80,6 +81,8 @@ async def prepare_events(
             session_id=item.session_id,
             expires_at=item.expires_at,
             ttl_seconds=item.ttl_seconds,
+            importance=item.importance,
+            pinned=item.pinned,
         )
         for item, vector in zip(items, vectors, strict=True)
         if vector is not None
@@ -134,6 +137,14 @@ async def get_event(
 async def delete_event(conn: asyncpg.Connection, event_id: UUID) -> None:
     if not await repository.delete_event(conn, event_id):
         raise EventNotFound(event_id)
+
+
+async def update_event(conn: asyncpg.Connection, event_id: UUID, patch: EventPatch) -> EventRead:
+    """Set the importance and pinning the patch gives (an empty patch reads the event)."""
+    event = await repository.set_fields(conn, event_id, patch.model_dump(exclude_unset=True))
+    if event is None:
+        raise EventNotFound(event_id)
+    return event
 
 
 async def merge_metadata(

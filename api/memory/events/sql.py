@@ -26,7 +26,7 @@ Event = TypeVar("Event", bound=EventRead)
 # api/core/json_limits.py) is left out instead of failing every read that meets it.
 COLUMNS = (
     "e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata, "
-    "e.user_id, e.agent_id, e.session_id, e.expires_at"
+    "e.user_id, e.agent_id, e.session_id, e.expires_at, e.importance, e.pinned"
 )
 # An event not yet expired: part of every events read (filter_clause, and each query by id),
 # so an event leaves every result at its expires_at, whenever the purge deletes it.
@@ -58,6 +58,8 @@ def to_event(record: asyncpg.Record, model: type[Event], **extra: Any) -> Event:
         agent_id=record["agent_id"],
         session_id=record["session_id"],
         expires_at=record["expires_at"],
+        importance=record["importance"],
+        pinned=record["pinned"],
         embedding=embedding.to_list() if embedding is not None else None,
         **extra,
     )

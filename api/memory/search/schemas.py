@@ -1,6 +1,6 @@
 """Request and response shapes of the search API."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -10,6 +10,7 @@ from api.embeddings.vectors import EmbeddingInput
 from api.memory.events.schemas import EventFilters, EventRead, FilterMetadata, Scopes, as_utc
 
 SearchMode = Literal["hybrid", "vector", "lexical"]
+MAX_HALF_LIFE = timedelta(days=36_500)
 
 
 class SearchRequest(Scopes):
@@ -34,8 +35,29 @@ class SearchRequest(Scopes):
         default=None, ge=0, le=2, description="Drop vector matches farther than this distance."
     )
     include_embedding: bool = False
+    # Ranking by memory: off by default (docs/api.md, "Ranking by time and importance").
+    recency_half_life: timedelta | None = Field(
+        default=None,
+        description="Blend the match with its age: a match this old (ISO 8601 duration, e.g. "
+        "P7D, or seconds) counts three quarters of a new one, twice as old five eighths.",
+    )
+    importance: float = Field(
+        default=0,
+        ge=0,
+        le=1,
+        description="How much an event's importance lifts it: its score times "
+        "(1 + importance x the event's importance).",
+    )
+    pinned: bool = Field(default=False, description="Pinned matches first.")
 
     _utc = field_validator("ts_start", "ts_end")(as_utc)
+
+    @field_validator("recency_half_life")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and not timedelta(seconds=1) <= value <= MAX_HALF_LIFE:
+            raise ValueError("recency_half_life must lie between 1 second and 100 years")
+        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> "SearchRequest":
@@ -46,6 +68,11 @@ class SearchRequest(Scopes):
         if self.mode == "lexical" and self.query is None and self.vector is not None:
             raise ValueError("mode 'lexical' needs a text query, not a vector")
         return self
+
+    @property
+    def ranks_by_memory(self) -> bool:
+        """Whether time, importance or pinning reorder the matches."""
+        return self.recency_half_life is not None or self.importance > 0 or self.pinned
 
     @property
     def filters(self) -> EventFilters:
@@ -60,7 +87,8 @@ class SearchHit(EventRead):
         exclude_if=lambda value: value is None,
         description="Ranking score, higher is better: the fused score (hybrid: each method's "
         "score scaled to [0, 1] over its candidates, then weighted), BM25 or ts_rank_cd "
-        "(lexical), similarity (vector).",
+        "(lexical), similarity (vector); with recency_half_life or importance, that score "
+        "blended with the event's age and importance (docs/api.md).",
     )
     ranks: dict[str, int] | None = Field(
         default=None,

@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +20,7 @@ from api.memory.events import service as events
 from api.memory.events.schemas import EventFilters
 from api.memory.events.sql import columns as event_columns
 from api.memory.events.sql import to_events
-from api.memory.search import repository
+from api.memory.search import ranking, repository
 from api.memory.search.schemas import SearchHit, SearchMeta, SearchRequest, SearchResponse
 
 # Hybrid's weights: chosen on the tuning splits of `make eval` (known items and LoCoMo) among
@@ -62,19 +63,20 @@ async def search(
 ) -> SearchResponse:
     """`vector` is the query's, when the caller embedded it already (see `search_embed_first`)."""
     started = time.perf_counter() if started is None else started
-    filters = request.filters
     mode = _effective_mode(request)
-    if mode == "filter":
-        hits, has_more, strategy = await _filter_only(conn, request, filters)
-    elif mode == "lexical":
-        hits, has_more, strategy = await _lexical(conn, request, filters, tuning)
+    if mode in ("vector", "hybrid") and vector is None:
+        vector = await _query_vector(embedder, request)
+    if request.ranks_by_memory:
+        # The mode's best `window` matches, reordered, then paged: a match beyond the window
+        # is not lifted into the page by its age or importance.
+        window = max(tuning.candidate_pool, request.offset + request.limit + 1)
+        wide = request.model_copy(update={"offset": 0, "limit": window})
+        found, more, strategy = await _matches(conn, mode, wide, vector, tuning)
+        ranked = ranking.by_memory(found, request, mode=mode, now=datetime.now(UTC))
+        hits = ranked[request.offset : request.offset + request.limit]
+        has_more = more or len(ranked) > request.offset + request.limit
     else:
-        if vector is None:
-            vector = await _query_vector(embedder, request)
-        if mode == "vector":
-            hits, has_more, strategy = await _vector(conn, vector, request, filters, tuning)
-        else:
-            hits, has_more, strategy = await _hybrid(conn, vector, request, filters, tuning)
+        hits, has_more, strategy = await _matches(conn, mode, request, vector, tuning)
     elapsed = time.perf_counter() - started
     if metrics is not None:
         metrics.search_seconds.labels(mode).observe(elapsed)
@@ -90,6 +92,25 @@ async def search(
         query_time_ms=round(elapsed * 1000, 3),
     )
     return SearchResponse(data=hits, meta=meta)
+
+
+async def _matches(
+    conn: asyncpg.Connection,
+    mode: str,
+    request: SearchRequest,
+    vector: Vector | None,
+    tuning: SearchTuning,
+) -> tuple[list[SearchHit], bool, str | None]:
+    """One page of the mode's matches: (hits, whether more follow, the vector strategy)."""
+    filters = request.filters
+    if mode == "filter":
+        return await _filter_only(conn, request, filters)
+    if mode == "lexical":
+        return await _lexical(conn, request, filters, tuning)
+    assert vector is not None
+    if mode == "vector":
+        return await _vector(conn, vector, request, filters, tuning)
+    return await _hybrid(conn, vector, request, filters, tuning)
 
 
 def _total_hits(offset: int, count: int, has_more: bool) -> int | None:

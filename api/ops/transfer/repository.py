@@ -63,7 +63,8 @@ async def stream_events(
     cursor = conn.cursor(
         f"""
         SELECT e.id, e.timestamp, e.content::text AS content, e.metadata::text AS metadata,
-               e.embedding::text AS embedding, e.user_id, e.agent_id, e.session_id, e.expires_at
+               e.embedding::text AS embedding, e.user_id, e.agent_id, e.session_id, e.expires_at,
+               e.importance, e.pinned
         FROM events e
         WHERE e.tenant_id = {TENANT} AND {LIVE}
         ORDER BY e.id
@@ -83,6 +84,8 @@ async def stream_events(
                 agent_id=row["agent_id"],
                 session_id=row["session_id"],
                 expires_at=row["expires_at"],
+                importance=row["importance"],
+                pinned=row["pinned"],
             )
         except (JsonLimitError, ValidationError) as exc:
             record = SkippedRow(type="event", id=row["id"], reason=_reason(exc))
@@ -160,13 +163,14 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
     rows = await conn.fetch(
         f"""
         INSERT INTO events AS e (tenant_id, id, timestamp, content, metadata, embedding,
-                                 user_id, agent_id, session_id, expires_at)
+                                 user_id, agent_id, session_id, expires_at, importance, pinned)
         SELECT {TENANT}, i.id, coalesce(i.timestamp, now()), i.content, i.metadata, i.embedding,
-               i.user_id, i.agent_id, i.session_id, i.expires_at
+               i.user_id, i.agent_id, i.session_id, i.expires_at, i.importance, i.pinned
         FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[], $4::jsonb[], $5::vector[],
-                    $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+                    $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::real[],
+                    $11::boolean[])
             AS i(id, timestamp, content, metadata, embedding, user_id, agent_id, session_id,
-                 expires_at)
+                 expires_at, importance, pinned)
         ON CONFLICT (tenant_id, id) DO NOTHING
         RETURNING e.id
         """,
@@ -179,6 +183,8 @@ async def insert_events(conn: asyncpg.Connection, events: Sequence[NewEvent]) ->
         [event.agent_id for event in events],
         [event.session_id for event in events],
         [event.expires_at for event in events],
+        [event.importance for event in events],
+        [event.pinned for event in events],
     )
     return len(rows)
 

@@ -106,6 +106,8 @@ class EventRecord(_Record):
     # An expiring event keeps its time (an import after it has passed stores an event no
     # read shows, which the purge then deletes).
     expires_at: AwareDatetime | None = None
+    importance: float | None = Field(default=None, ge=0, le=1)
+    pinned: bool = False
 
 
 class CodeFileRecord(_Record):

@@ -343,6 +343,8 @@ class _Importer:
                 agent_id=r.agent_id,
                 session_id=r.session_id,
                 expires_at=r.expires_at,
+                importance=r.importance,
+                pinned=r.pinned,
             )
             for r, v in zip(fresh, vectors, strict=True)
             if v is not None
