@@ -104,17 +104,7 @@ def create_app(
             worker = None
             purge = None
             try:
-                if settings.expiry_purge_interval_seconds > 0:
-                    purge = asyncio.create_task(
-                        expiry.purge_forever(
-                            runtime.database,
-                            stop_worker,
-                            interval_seconds=settings.expiry_purge_interval_seconds,
-                            batch=settings.expiry_purge_batch,
-                            metrics=metrics,
-                        ),
-                        name="expiry-purge",
-                    )
+                purge = expiry.start(runtime.database, stop_worker, settings, metrics)
                 if settings.index_worker_in_process:
                     worker = asyncio.create_task(
                         index_worker.work(

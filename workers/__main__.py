@@ -41,18 +41,7 @@ async def run(settings: Settings) -> None:
             )
             name = f"worker-{socket.gethostname()}-{os.getpid()}"
             log.info("worker_started", worker=name, database=runtime.redacted_url)
-            purge = None
-            if settings.expiry_purge_interval_seconds > 0:
-                purge = asyncio.create_task(
-                    expiry.purge_forever(
-                        runtime.database,
-                        stop,
-                        interval_seconds=settings.expiry_purge_interval_seconds,
-                        batch=settings.expiry_purge_batch,
-                        metrics=runtime.metrics,
-                    ),
-                    name="expiry-purge",
-                )
+            purge = expiry.start(runtime.database, stop, settings, runtime.metrics)
             try:
                 await index_worker.work(
                     runtime.database,

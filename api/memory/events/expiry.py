@@ -12,6 +12,7 @@ import contextlib
 
 import structlog
 
+from api.core.config import Settings
 from api.core.database import Database
 from api.core.errors import DATABASE_UNAVAILABLE, DatabaseUnavailable
 from api.core.metrics import Metrics
@@ -60,3 +61,22 @@ async def purge_forever(
             log.exception("expiry_purge_error")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+
+
+def start(
+    database: Database, stop: asyncio.Event, settings: Settings, metrics: Metrics
+) -> asyncio.Task[None] | None:
+    """The purge as a task of this process (the API's lifespan, `python -m workers`), unless
+    EXPIRY_PURGE_INTERVAL_SECONDS is 0; it ends once `stop` is set."""
+    if settings.expiry_purge_interval_seconds <= 0:
+        return None
+    return asyncio.create_task(
+        purge_forever(
+            database,
+            stop,
+            interval_seconds=settings.expiry_purge_interval_seconds,
+            batch=settings.expiry_purge_batch,
+            metrics=metrics,
+        ),
+        name="expiry-purge",
+    )
